@@ -1,0 +1,28 @@
+# sendwise: `make run` (the service on the embedded defaults) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/sendwise up
+
+test: $(STAMP)
+	$(BIN)/ruff check app tasks tests celery_config.py
+	$(BIN)/mypy app tasks celery_config.py
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tasks tests celery_config.py
+	$(BIN)/mypy app tasks celery_config.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,155 @@
+"""The shapes of sending: an email to send, an ESP account, an HTTP request to make, and its outcome.
+
+Per-ESP builders live in each ESP's module; `app.esp.sending` dispatches to them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import formataddr, parsedate_to_datetime
+from typing import Any
+
+from app.esp.base import get_header
+
+
+@dataclass
+class OutgoingEmail:
+    """One rendered email for one recipient; `headers` includes List-Unsubscribe and -Post."""
+
+    message_id: str
+    to_email: str
+    to_name: str | None
+    subject: str
+    html: str
+    text: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SenderConfig:
+    """A workspace's ESP account.
+
+    For SES, `api_key` is "ACCESS_KEY_ID:SECRET_ACCESS_KEY" (optionally ":SESSION_TOKEN" after it)
+    and `region` picks the endpoint (default us-east-1). For Mailgun, `domain` is the sending domain.
+    """
+
+    provider: str
+    api_key: str | None
+    base_url: str | None
+    domain: str | None
+    from_email: str
+    from_name: str | None
+    region: str | None = None
+
+
+@dataclass
+class SendRequest:
+    """One HTTP request to make; `message_ids` are our ids of the emails it carries."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    json: Any | None
+    data: Any | None
+    content: bytes | None
+    message_ids: list[str]
+
+
+@dataclass
+class SendOutcome:
+    """What a response means for each message it carried."""
+
+    accepted: dict[str, str | None] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    retry_after: float | None = None
+    retryable: bool = False
+
+
+def address(email: str, name: str | None) -> str:
+    """An RFC 5322 address, quoting the display name when it needs it."""
+    return formataddr((name, email)) if name else email
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from `Retry-After` (seconds or HTTP date) or `X-RateLimit-Reset`.
+
+    `X-RateLimit-Reset` is epoch seconds at SendGrid; some APIs send seconds-until-reset, so a
+    value too small to be a recent epoch is taken as a delay.
+    """
+    current = time.time() if now is None else now
+    retry_after = get_header(headers, "Retry-After")
+    if retry_after:
+        delay = _number(retry_after)
+        if delay is None:
+            try:
+                delay = parsedate_to_datetime(retry_after.strip()).timestamp() - current
+            except (TypeError, ValueError, IndexError, OverflowError):
+                delay = None
+        if delay is not None:
+            return max(0.0, delay)
+    reset = _number(get_header(headers, "X-RateLimit-Reset") or "")
+    if reset is not None:
+        return max(0.0, reset - current if reset > 1_000_000_000 else reset)
+    return None
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def error_reason(body: bytes, status: int) -> str:
+    """The ESP's own words for a failure, from the usual JSON shapes, else the body text."""
+    try:
+        data: Any = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        data = None
+    reason: str | None = None
+    if isinstance(data, dict):
+        errors = data.get("errors")
+        if isinstance(errors, list):  # SendGrid: {"errors": [{"message", "field"}]}
+            parts = [
+                f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
+                for e in errors
+                if isinstance(e, dict)
+            ]
+            reason = "; ".join(parts) or None
+        for key in ("message", "Message"):  # Mailgun, SES v2 / Postmark
+            if reason is None and isinstance(data.get(key), str):
+                reason = data[key]
+    if reason is None:
+        reason = body.decode("utf-8", "replace").strip()[:500] or "no reason given"
+    return f"HTTP {status}: {reason}"
+
+
+def generic_outcome(req: SendRequest, status: int, headers: Mapping[str, str], body: bytes,
+                    now: float | None) -> SendOutcome | None:
+    """The outcome for statuses every ESP treats alike, or None for a 2xx the ESP module reads.
+
+    429 and 5xx are retryable (nothing was sent); any other non-2xx fails every message with the
+    ESP's reason, as DESIGN.md asks.
+    """
+    if 200 <= status < 300:
+        return None
+    if status == 429 or status >= 500:
+        return SendOutcome(retry_after=parse_retry_after(headers, now), retryable=True)
+    reason = error_reason(body, status)
+    return SendOutcome(failed={mid: reason for mid in req.message_ids})
+
+
+def accepted_all(req: SendRequest, esp_id: str | None) -> SendOutcome:
+    """Every message of the request accepted under one ESP id (or None when the ESP gives none)."""
+    return SendOutcome(accepted={mid: esp_id for mid in req.message_ids})
+
+
+def basic_auth(user: str, password: str) -> str:
+    """An HTTP Basic `Authorization` header value."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")

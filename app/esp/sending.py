@@ -1,0 +1,57 @@
+"""Sending through an HTTP ESP: batch emails into requests, and read what each response means.
+
+The caller (dispatch) makes the HTTP calls; this module only builds and interprets them, so it
+is tested without a network. `outbox` is not an HTTP ESP: use `app.esp.outbox.write_eml`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from app.esp import mailgun, postmark, sendgrid, ses
+from app.esp.outgoing import OutgoingEmail, SenderConfig, SendOutcome, SendRequest, parse_retry_after
+
+Builder = Callable[[SenderConfig, list[OutgoingEmail]], list[SendRequest]]
+Interpreter = Callable[[SenderConfig, SendRequest, int, Mapping[str, str], bytes, float | None], SendOutcome]
+
+BUILDERS: dict[str, Builder] = {
+    "sendgrid": sendgrid.build_requests,
+    "mailgun": mailgun.build_requests,
+    "postmark": postmark.build_requests,
+    "ses": ses.build_requests,
+}
+INTERPRETERS: dict[str, Interpreter] = {
+    "sendgrid": sendgrid.interpret_response,
+    "mailgun": mailgun.interpret_response,
+    "postmark": postmark.interpret_response,
+    "ses": ses.interpret_response,
+}
+
+
+def _lookup(table: Mapping[str, Callable[..., object]], provider: str) -> None:
+    if provider not in table:
+        raise ValueError(f"{provider!r} is not an HTTP ESP (outbox writes files with outbox.write_eml)")
+
+
+def build_requests(cfg: SenderConfig, emails: list[OutgoingEmail]) -> list[SendRequest]:
+    """Batch `emails` into the fewest requests the ESP's limits allow; every email in exactly one."""
+    _lookup(BUILDERS, cfg.provider)
+    return BUILDERS[cfg.provider](cfg, emails) if emails else []
+
+
+def interpret_response(cfg: SenderConfig, req: SendRequest, status: int, headers: Mapping[str, str],
+                       body: bytes, now: float | None = None) -> SendOutcome:
+    """What an ESP response means for each message: accepted, failed with a reason, or retry later."""
+    _lookup(INTERPRETERS, cfg.provider)
+    return INTERPRETERS[cfg.provider](cfg, req, status, headers, body, now)
+
+
+__all__ = [
+    "OutgoingEmail",
+    "SendOutcome",
+    "SendRequest",
+    "SenderConfig",
+    "build_requests",
+    "interpret_response",
+    "parse_retry_after",
+]

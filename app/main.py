@@ -1,0 +1,43 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from app.api import errors
+from app.api.routes import customers, esp, jobs, ops
+from app.core.config import get_settings
+from app.core.logging import setup_logging
+from app.services.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+
+def create_app() -> FastAPI:
+    """Build the app: routes, error translation and request metrics."""
+    settings = get_settings()
+    setup_logging(settings.LOG_LEVEL)
+    app = FastAPI(
+        title="sendwise",
+        version="0.1.0",
+        description="Email send-time and content personalization.",
+    )
+    errors.install(app)
+    for module in (ops, esp, customers, jobs):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(path).observe(time.perf_counter() - t0)
+        return response
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,248 @@
+"""SQLModel tables. Times are naive UTC; ids of public objects are 32-char hex strings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import BigIntPK, json_col, new_id, ts_col, utcnow
+
+
+class Workspace(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    default_timezone: str = Field(default="UTC", max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    key_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=12)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+
+
+class EspConnection(SQLModel, table=True):
+    __tablename__ = "esp_connection"
+    workspace_id: str = Field(foreign_key="workspace.id", primary_key=True, max_length=32)
+    provider: str = Field(max_length=16)
+    api_key_enc: str | None = None
+    base_url: str | None = Field(default=None, max_length=500)
+    domain: str | None = Field(default=None, max_length=255)
+    from_email: str = Field(max_length=320)
+    from_name: str | None = Field(default=None, max_length=200)
+    webhook_verification_key_enc: str | None = None
+    webhook_signing_key_enc: str | None = None
+    webhook_basic_auth_enc: str | None = None
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+
+
+class Customer(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "external_id", name="uq_customer_ws_external"),
+        Index("ix_customer_ws_email", "workspace_id", "email"),
+    )
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=32)
+    external_id: str = Field(max_length=255)
+    email: str = Field(max_length=320)
+    timezone: str | None = Field(default=None, max_length=64)
+    inferred_timezone: str | None = Field(default=None, max_length=64)
+    inferred_timezone_confidence: float | None = None
+    locale: str | None = Field(default=None, max_length=35)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=json_col(nullable=False))
+    status: str = Field(default="subscribed", max_length=16)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+
+
+class CustomerStats(SQLModel, table=True):
+    """Sufficient statistics kept current by ingestion; the models read these, not raw events."""
+
+    __tablename__ = "customer_stats"
+    customer_id: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    workspace_id: str = Field(max_length=32, index=True)
+    sends: int = 0
+    human_opens: int = 0
+    human_clicks: int = 0
+    machine_opens: int = 0
+    bot_clicks: int = 0
+    send_hours: list[int] = Field(default_factory=lambda: [0] * 24, sa_column=json_col(nullable=False))
+    open_hours: list[int] = Field(default_factory=lambda: [0] * 24, sa_column=json_col(nullable=False))
+    click_hours: list[int] = Field(default_factory=lambda: [0] * 24, sa_column=json_col(nullable=False))
+    category_clicks: dict[str, int] = Field(default_factory=dict, sa_column=json_col(nullable=False))
+    last_sent_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+    last_engaged_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+
+
+class CustomerProfile(SQLModel, table=True):
+    """A customer's send-time profile from the latest fit: 24 hourly scores and how they were derived."""
+
+    __tablename__ = "customer_profile"
+    customer_id: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    workspace_id: str = Field(max_length=32, index=True)
+    model_version: int
+    scores: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # float32[24], local hours
+    best_hour: int
+    confidence: float
+    source: str = Field(max_length=16)
+    offset_h: float
+    offset_source: str = Field(max_length=16)
+    offset_confidence: float
+    human_opens: int = 0
+    peak_start: int = -1
+    peak_end: int = -1
+
+
+class Erasure(SQLModel, table=True):
+    """Keyed hashes of erased addresses: later webhooks for them are dropped."""
+
+    __table_args__ = (UniqueConstraint("workspace_id", "email_hash", name="uq_erasure_ws_hash"),)
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    workspace_id: str = Field(max_length=32)
+    email_hash: str = Field(max_length=64)
+    erased_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+
+
+class Send(SQLModel, table=True):
+    """One email that reached a customer (imported history or a dispatched message): training data."""
+
+    __table_args__ = (Index("ix_send_ws_customer", "workspace_id", "customer_id"),)
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    workspace_id: str = Field(max_length=32)
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    message_id: str | None = Field(default=None, max_length=32, unique=True)
+    sent_at: dt.datetime = Field(sa_column=ts_col(nullable=False))
+    opened_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+    clicked_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+    machine_open: bool = False
+    subject: str | None = None
+    category: str | None = Field(default=None, max_length=100)
+    source: str = Field(default="history", max_length=16)
+
+
+class Event(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "dedup_key", name="uq_event_ws_dedup"),
+        Index("ix_event_ws_customer", "workspace_id", "customer_id"),
+        Index("ix_event_message", "message_id"),
+    )
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    workspace_id: str = Field(max_length=32)
+    customer_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    message_id: str | None = Field(default=None, max_length=32)
+    provider: str = Field(max_length=16)
+    type: str = Field(max_length=16)
+    occurred_at: dt.datetime = Field(sa_column=ts_col(nullable=False))
+    human: bool = True
+    reason: str | None = Field(default=None, max_length=200)
+    url: str | None = None
+    dedup_key: str = Field(max_length=64)
+    raw: dict[str, Any] | None = Field(default=None, sa_column=json_col())
+    received_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+
+
+class WebhookInbox(SQLModel, table=True):
+    """A verified webhook body, kept until ingested: the durable queue between HTTP and Celery."""
+
+    __tablename__ = "webhook_inbox"
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    workspace_id: str = Field(max_length=32)
+    provider: str = Field(max_length=16)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    received_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+    processed_at: dt.datetime | None = Field(default=None, sa_column=ts_col(index=True))
+    error: str | None = None
+
+
+class WebhookNonce(SQLModel, table=True):
+    """Tokens already seen (Mailgun): a replay is refused."""
+
+    __tablename__ = "webhook_nonce"
+    __table_args__ = (UniqueConstraint("workspace_id", "provider", "nonce", name="uq_nonce"),)
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    workspace_id: str = Field(max_length=32)
+    provider: str = Field(max_length=16)
+    nonce: str = Field(max_length=128)
+    seen_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+
+
+class Campaign(SQLModel, table=True):
+    __table_args__ = (Index("ix_campaign_ws_created", "workspace_id", "created_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=32)
+    name: str = Field(max_length=200)
+    status: str = Field(default="draft", max_length=16)
+    subject_variants: list[str] = Field(sa_column=json_col(nullable=False))
+    template_html: str
+    template_text: str | None = None
+    content_blocks: dict[str, str] = Field(default_factory=dict, sa_column=json_col(nullable=False))
+    audience: dict[str, Any] = Field(sa_column=json_col(nullable=False))
+    window_start: dt.datetime = Field(sa_column=ts_col(nullable=False))
+    window_end: dt.datetime = Field(sa_column=ts_col(nullable=False))
+    strategy: str = Field(default="optimal", max_length=24)
+    fixed_local_hour: int | None = None
+    quiet_hours: dict[str, int] | None = Field(default=None, sa_column=json_col())
+    holdout_fraction: float = 0.1
+    exploration: float = 0.05
+    frequency_cap_hours: int = 16
+    error: str | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+    launched_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+    finished_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+
+
+class Message(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_message_due", "status", "scheduled_at"),
+        Index("ix_message_campaign", "campaign_id", "id"),
+        Index("ix_message_ws_customer", "workspace_id", "customer_id", "sent_at"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(max_length=32)
+    campaign_id: str = Field(foreign_key="campaign.id", max_length=32)
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    arm: str = Field(max_length=16)
+    scheduled_at: dt.datetime = Field(sa_column=ts_col(nullable=False))
+    subject_index: int = 0
+    category: str | None = Field(default=None, max_length=100)
+    propensity: float = 1.0
+    status: str = Field(default="planned", max_length=16)
+    reason: str | None = None
+    attempts: int = 0
+    claimed_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+    sent_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+    esp_message_id: str | None = Field(default=None, max_length=200)
+
+
+class ModelVersion(SQLModel, table=True):
+    __tablename__ = "model_version"
+    __table_args__ = (Index("ix_model_ws_kind", "workspace_id", "kind", "version"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(max_length=32)
+    kind: str = Field(max_length=32)
+    version: int
+    fitted_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+    rows_used: int = 0
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=json_col(nullable=False))
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=json_col(nullable=False))
+
+
+class Job(SQLModel, table=True):
+    __table_args__ = (Index("ix_job_ws_created", "workspace_id", "created_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(max_length=32)
+    kind: str = Field(max_length=32)
+    status: str = Field(default="queued", max_length=16)
+    progress: float = 0.0
+    result: dict[str, Any] | None = Field(default=None, sa_column=json_col())
+    error: str | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+    started_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+    finished_at: dt.datetime | None = Field(default=None, sa_column=ts_col())

@@ -1,0 +1,212 @@
+"""Customer context: the per-customer facts the propensity models condition on.
+
+At planning time the caller builds one `CustomerContext` per customer (or a frame with
+`CONTEXT_COLUMNS`) from the customer row and the engagement counters that ingestion keeps.
+At training time the same quantities are rebuilt *as they were at each send* from the history
+rows (`history_at_send`), so a row's own outcome never leaks into its features.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.propensity.hashing import TokenMatrix, token_matrix
+
+CONTEXT_COLUMNS: tuple[str, ...] = (
+    "segment",
+    "first_name",
+    "attributes",
+    "sends",
+    "opens",
+    "clicks",
+    "clicks_by_category",
+    "last_engaged_days",
+)
+PRIOR_STRENGTH = 5.0  # pseudo-sends of the workspace rate added to each customer's own rate
+N_CONTEXT_DENSE = 6
+
+
+@dataclass(frozen=True)
+class CustomerContext:
+    """What the models know about one customer at planning time.
+
+    `sends`, `opens` (human), `clicks` (human) and `clicks_by_category` are lifetime counters;
+    `last_engaged_days` is the days since the last human open or click (None: never engaged).
+    `attributes` values are strings, numbers or booleans; anything else is ignored.
+    """
+
+    segment: str | None = None
+    first_name: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    sends: int = 0
+    opens: int = 0
+    clicks: int = 0
+    clicks_by_category: Mapping[str, int] = field(default_factory=dict)
+    last_engaged_days: float | None = None
+
+
+_DEFAULTS: dict[str, Any] = {
+    "segment": None,
+    "first_name": None,
+    "attributes": None,
+    "sends": 0,
+    "opens": 0,
+    "clicks": 0,
+    "clicks_by_category": None,
+    "last_engaged_days": np.nan,
+}
+
+
+def contexts_to_frame(contexts: Sequence[CustomerContext]) -> pd.DataFrame:
+    """Turn a list of `CustomerContext` into the frame `choose_batch` takes."""
+    return pd.DataFrame(
+        {col: [getattr(c, col) for c in contexts] for col in CONTEXT_COLUMNS},
+        index=pd.RangeIndex(len(contexts)),
+    )
+
+
+def complete_context_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return `frame` with every context column present (missing ones get their defaults)."""
+    out = frame.copy() if not set(CONTEXT_COLUMNS) <= set(frame.columns) else frame
+    for col in CONTEXT_COLUMNS:
+        if col not in out.columns:
+            out[col] = [_DEFAULTS[col]] * len(out) if _DEFAULTS[col] is None else _DEFAULTS[col]
+    return out
+
+
+def _logit(p: np.ndarray | float) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
+
+
+def _attribute_token(key: str, value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list | tuple):
+        return None
+    if isinstance(value, bool):
+        return f"a:{key}={str(value).lower()}"
+    if isinstance(value, int | float):
+        if value != value:  # NaN
+            return None
+        # log2 buckets: ages, spend and counts become a handful of comparable bins
+        bucket = int(math.copysign(int(math.log2(1.0 + abs(value))), value))
+        return f"a:{key}~{bucket}"
+    return f"a:{key}={str(value).strip().lower()[:40]}"
+
+
+def _engagement_bucket(rate_logit_lift: np.ndarray, sends: np.ndarray, prefix: str) -> np.ndarray:
+    bins = np.digitize(rate_logit_lift, [-1.0, -0.3, 0.3, 1.0])
+    labels = np.array([f"{prefix}{b}" for b in range(5)], dtype=object)
+    out = labels[bins]
+    out[sends <= 0] = f"{prefix}new"
+    return out
+
+
+@dataclass
+class ContextFeatures:
+    """Model inputs for m contexts: dense engagement features and crossable tokens."""
+
+    dense: np.ndarray  # (m, N_CONTEXT_DENSE)
+    tokens: TokenMatrix  # segment, attribute and engagement-bucket tokens per context
+
+
+def context_features(
+    segment: Sequence[Any],
+    attributes: Sequence[Any],
+    sends: np.ndarray,
+    opens: np.ndarray,
+    clicks: np.ndarray,
+    last_engaged_days: np.ndarray,
+    open_prior: float,
+    click_prior: float,
+) -> ContextFeatures:
+    """Features shared by training rows and planning-time customers (one function serves both)."""
+    s = np.asarray(sends, dtype=float)
+    o = np.asarray(opens, dtype=float)
+    k = np.asarray(clicks, dtype=float)
+    r = np.asarray(last_engaged_days, dtype=float)
+    open_lift = _logit((o + PRIOR_STRENGTH * open_prior) / (s + PRIOR_STRENGTH)) - _logit(open_prior)
+    click_lift = _logit((k + PRIOR_STRENGTH * click_prior) / (s + PRIOR_STRENGTH)) - _logit(click_prior)
+    known = np.isfinite(r)
+    dense = np.column_stack(
+        [
+            open_lift,
+            click_lift,
+            np.log1p(s) / 3.0,
+            (s > 0).astype(float),
+            np.where(known, np.log1p(np.clip(r, 0, None)) / 3.0, 0.0),
+            ((~known) & (s > 0)).astype(float),
+        ]
+    )
+    seg_tokens = [f"seg={str(x).strip().lower()}" if isinstance(x, str) and x else "seg=_none" for x in segment]
+    open_bucket = _engagement_bucket(open_lift, s, "eo=")
+    click_bucket = _engagement_bucket(click_lift, s, "ec=")
+    rows: list[list[str]] = []
+    for seg, attrs, ob, cb in zip(seg_tokens, attributes, open_bucket, click_bucket, strict=True):
+        toks = [seg, ob, cb]
+        if isinstance(attrs, Mapping):
+            for key, value in attrs.items():
+                tok = _attribute_token(str(key), value)
+                if tok is not None:
+                    toks.append(tok)
+        rows.append(toks)
+    return ContextFeatures(dense=dense, tokens=token_matrix(rows))
+
+
+def context_features_from_frame(frame: pd.DataFrame, open_prior: float, click_prior: float) -> ContextFeatures:
+    """`context_features` for a planning frame with `CONTEXT_COLUMNS`."""
+    f = complete_context_frame(frame)
+    return context_features(
+        f["segment"].tolist(),
+        f["attributes"].tolist(),
+        f["sends"].fillna(0).to_numpy(dtype=float),
+        f["opens"].fillna(0).to_numpy(dtype=float),
+        f["clicks"].fillna(0).to_numpy(dtype=float),
+        pd.to_numeric(f["last_engaged_days"], errors="coerce").to_numpy(dtype=float),
+        open_prior,
+        click_prior,
+    )
+
+
+def history_at_send(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each row's customer counters as they stood just before that send (no leakage).
+
+    Uses whichever of `opened`, `clicked`, `category` the rows carry; returns columns
+    sends, opens, clicks, last_engaged_days and cat_clicks (prior clicks on the row's category).
+    """
+    df = pd.DataFrame(
+        {
+            "customer": rows["customer"].to_numpy(),
+            "t": rows["sent_at"].to_numpy(dtype=float),
+            "o": _bool_col(rows, "opened"),
+            "c": _bool_col(rows, "clicked"),
+            "cat": rows["category"].fillna("").astype(str).to_numpy()
+            if "category" in rows
+            else np.full(len(rows), ""),
+        },
+        index=np.arange(len(rows)),
+    )
+    df = df.sort_values(["customer", "t"], kind="stable")
+    g = df.groupby("customer", sort=False)
+    out = pd.DataFrame(index=df.index)
+    out["sends"] = g.cumcount().astype(float)
+    out["opens"] = g["o"].cumsum() - df["o"]
+    out["clicks"] = g["c"].cumsum() - df["c"]
+    engaged_t = df["t"].where((df["o"] + df["c"]) > 0)
+    last = engaged_t.groupby(df["customer"], sort=False).shift(1)
+    last = last.groupby(df["customer"], sort=False).ffill()
+    out["last_engaged_days"] = (df["t"] - last) / 86400.0
+    gc = df.groupby(["customer", "cat"], sort=False)["c"]
+    out["cat_clicks"] = (gc.cumsum() - df["c"]).where(df["cat"] != "", 0.0)
+    return out.sort_index()
+
+
+def _bool_col(rows: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in rows:
+        return np.zeros(len(rows))
+    return rows[name].fillna(False).astype(bool).to_numpy(dtype=float)

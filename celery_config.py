@@ -1,0 +1,68 @@
+"""Celery configuration derived from the app's settings: broker, queues, routes, beat schedule."""
+
+from celery.schedules import crontab
+from kombu import Queue
+
+from app.core.config import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.broker_url
+broker_connection_retry_on_startup = True
+# Results live in our jobs table; Celery's result backend stays off.
+result_backend = None
+task_ignore_result = True
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_hijack_root_logger = False
+task_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+task_time_limit = 3600
+task_soft_time_limit = 3300
+
+broker_transport_options = (
+    {"visibility_timeout": 3600 * 2}
+    if _settings.REDIS_URL
+    else {"polling_interval": 0.2}
+)
+
+task_default_queue = "default"
+task_queues = (
+    Queue("default"),
+    Queue("ingest"),
+    Queue("plan"),
+    Queue("dispatch"),
+    Queue("models"),
+)
+task_routes = {
+    "sendwise.ingest.*": {"queue": "ingest"},
+    "sendwise.plan.*": {"queue": "plan"},
+    "sendwise.dispatch.*": {"queue": "dispatch"},
+    "sendwise.models.*": {"queue": "models"},
+}
+
+beat_schedule_filename = str(_settings.VAR_DIR / "celerybeat-schedule")
+beat_schedule = {
+    "dispatch-due-messages": {
+        "task": "sendwise.dispatch.tick",
+        "schedule": _settings.DISPATCH_TICK_SECONDS,
+        "options": {"expires": max(_settings.DISPATCH_TICK_SECONDS * 2, 5)},
+    },
+    "sweep-webhook-inbox": {
+        "task": "sendwise.ingest.sweep",
+        "schedule": 15.0,
+        "options": {"expires": 30},
+    },
+    "reconcile-stale-sends": {
+        "task": "sendwise.dispatch.reconcile",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
+    "nightly-refit": {
+        "task": "sendwise.models.refit_all",
+        "schedule": crontab(hour=_settings.REFIT_CRON_HOUR, minute=0),
+    },
+}

@@ -1,0 +1,1 @@
+"""Thin Celery tasks: each takes ids and calls a service."""

@@ -1,0 +1,3 @@
+"""Celery tasks: dispatch."""
+
+from tasks.celery_app import app  # noqa: F401
