@@ -26,7 +26,8 @@ task_soft_time_limit = 3300
 broker_transport_options = (
     {"visibility_timeout": 3600 * 2}
     if _settings.REDIS_URL
-    else {"polling_interval": 0.2}
+    # kombu's SQLAlchemy transport hands these to create_engine: wait on SQLite's lock, don't fail.
+    else {"connect_args": {"timeout": 30, "check_same_thread": False}}
 )
 
 task_default_queue = "default"
