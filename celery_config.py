@@ -62,6 +62,11 @@ beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 120},
     },
+    "sweep-stuck-launches": {
+        "task": "sendwise.plan.sweep",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
     "nightly-refit": {
         "task": "sendwise.models.refit_all",
         "schedule": crontab(hour=_settings.REFIT_CRON_HOUR, minute=0),

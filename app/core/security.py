@@ -26,13 +26,13 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _derive(purpose: bytes, secret: str | None = None) -> bytes:
+def derive_key(purpose: bytes, secret: str | None = None) -> bytes:
     secret = secret if secret is not None else get_settings().SECRET_KEY
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"sendwise", info=purpose).derive(secret.encode())
 
 
 def _fernet() -> Fernet:
-    return Fernet(base64.urlsafe_b64encode(_derive(b"esp-secrets")))
+    return Fernet(base64.urlsafe_b64encode(derive_key(b"esp-secrets")))
 
 
 def encrypt_secret(value: str | None) -> str | None:
@@ -61,7 +61,7 @@ def mask(value: str | None) -> str | None:
 
 def sign_token(payload: str, purpose: bytes = b"unsubscribe") -> str:
     """`payload.signature`, URL-safe, signed with a key derived from SECRET_KEY."""
-    mac = hmac.new(_derive(purpose), payload.encode(), hashlib.sha256).digest()[:16]
+    mac = hmac.new(derive_key(purpose), payload.encode(), hashlib.sha256).digest()[:16]
     return payload + "." + base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
@@ -76,4 +76,4 @@ def verify_token(token: str, purpose: bytes = b"unsubscribe") -> str | None:
 
 def email_hash(email: str) -> str:
     """A keyed hash of an address: lets erasure block later events without keeping the address."""
-    return hmac.new(_derive(b"erasure"), email.strip().lower().encode(), hashlib.sha256).hexdigest()
+    return hmac.new(derive_key(b"erasure"), email.strip().lower().encode(), hashlib.sha256).hexdigest()

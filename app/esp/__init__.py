@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 
 from app.esp import mailgun, outbox, postmark, sendgrid, ses
+from app.esp.base import get_header
 from app.esp.events import (
     MAX_WEBHOOK_BYTES,
     EventType,
@@ -58,6 +59,7 @@ __all__ = [
     "WebhookError",
     "WebhookSettings",
     "check_size",
+    "get_header",
     "parse_webhook",
     "provider_module",
     "verify_webhook",

@@ -103,7 +103,7 @@ def from_unix(value: Any) -> datetime:
         raise malformed("timestamp is not a number")
     try:
         seconds = float(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise malformed("timestamp is not a number") from exc
     # 253402300799 is 9999-12-31T23:59:59Z, the last instant datetime can hold.
     if not math.isfinite(seconds) or not 0 <= seconds <= 253402300799:
@@ -141,6 +141,10 @@ def from_any_time(value: Any) -> datetime:
 def check_fresh(timestamp: float, tolerance_seconds: int, now: float | None) -> None:
     """Raise 401 if `timestamp` (unix seconds) is further than the tolerance from now, either way."""
     current = time.time() if now is None else now
+    try:
+        timestamp = float(timestamp)
+    except OverflowError as exc:
+        raise unauthorized("timestamp out of range") from exc
     if not math.isfinite(timestamp) or abs(current - timestamp) > tolerance_seconds:
         raise unauthorized("timestamp outside the tolerance window")
 

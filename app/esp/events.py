@@ -25,6 +25,10 @@ class EventType(StrEnum):
     UNKNOWN = "unknown"
 
 
+# Only these events carry a `reject_reason`; an SMTP "250 OK" on a delivery is not a reason.
+FAILURE_TYPES = frozenset({EventType.BOUNCED, EventType.DEFERRED, EventType.DROPPED})
+
+
 @dataclass
 class NormalizedEvent:
     """One ESP event in our terms; the raw payload is always kept in `esp_event`."""

@@ -21,7 +21,7 @@ from app.esp.base import (
     same_secret,
     unauthorized,
 )
-from app.esp.events import EventType, NormalizedEvent, WebhookSettings
+from app.esp.events import FAILURE_TYPES, EventType, NormalizedEvent, WebhookSettings
 from app.esp.outgoing import (
     OutgoingEmail,
     SenderConfig,
@@ -71,7 +71,7 @@ def verify(headers: Mapping[str, str], raw_body: bytes, settings: WebhookSetting
         raise unauthorized("incomplete Mailgun signature")
     if isinstance(timestamp, int) and not isinstance(timestamp, bool):
         timestamp = str(timestamp)
-    if not isinstance(timestamp, str) or not timestamp.isdigit():
+    if not isinstance(timestamp, str) or not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 16):
         raise unauthorized("Mailgun timestamp is not an integer")
     check_fresh(int(timestamp), settings.tolerance_seconds, now)
     expected = hmac_sha256_hex(settings.signing_key, (timestamp + token).encode("utf-8", "surrogatepass"))
@@ -114,7 +114,8 @@ def _event(raw: dict[str, Any]) -> NormalizedEvent:
         message_id=our_message_id(opt_dict(raw.get("user-variables")).get("message_id")),
         dedup_key=dedup_key(PROVIDER, raw.get("id"), name, timestamp.isoformat(), recipient, url),
         bounce_class=bounce_class,
-        reject_reason=opt_str(status.get("description")) or opt_str(status.get("message")) or reason,
+        reject_reason=(opt_str(status.get("description")) or opt_str(status.get("message")) or reason)
+        if event_type in FAILURE_TYPES else None,
         click_url=url,
         user_agent=opt_str(client.get("user-agent")),
         ip=opt_str(raw.get("ip")),
@@ -168,7 +169,7 @@ def _batch(cfg: SenderConfig, emails: list[OutgoingEmail]) -> dict[str, Any]:
         "v:message_id": "%recipient.message_id%",
         "recipient-variables": json.dumps(variables, ensure_ascii=False),
     }
-    if all(e.text is not None for e in emails):
+    if emails[0].text is not None:
         data["text"] = "%recipient.text%"
     for name in header_names:
         data[f"h:{name}"] = f"%recipient.{_header_var(name)}%"
@@ -199,20 +200,23 @@ def build_requests(cfg: SenderConfig, emails: list[OutgoingEmail]) -> list[SendR
     a batch is also closed when its variables would pass MAX_VARIABLES_BYTES.
     """
     requests: list[SendRequest] = []
-    batch: list[OutgoingEmail] = []
-    seen: set[str] = set()
-    size = 0
-    for email in emails:
-        cost = _size(email)
-        if batch and (len(batch) >= MAX_RECIPIENTS or size + cost > MAX_VARIABLES_BYTES
-                      or email.to_email in seen):
+    # The text part is shared by the batch, so emails with and without one go in separate batches.
+    for group in ([e for e in emails if e.text is not None], [e for e in emails if e.text is None]):
+        batch: list[OutgoingEmail] = []
+        seen: set[str] = set()
+        size = 0
+        for email in group:
+            cost = _size(email)
+            address_key = email.to_email.lower()
+            if batch and (len(batch) >= MAX_RECIPIENTS or size + cost > MAX_VARIABLES_BYTES
+                          or address_key in seen):
+                requests.append(_request(cfg, batch))
+                batch, seen, size = [], set(), 0
+            batch.append(email)
+            seen.add(address_key)
+            size += cost
+        if batch:
             requests.append(_request(cfg, batch))
-            batch, seen, size = [], set(), 0
-        batch.append(email)
-        seen.add(email.to_email)
-        size += cost
-    if batch:
-        requests.append(_request(cfg, batch))
     return requests
 
 

@@ -33,7 +33,7 @@ from app.esp.base import (
     same_secret,
     unauthorized,
 )
-from app.esp.events import EventType, NormalizedEvent, WebhookSettings
+from app.esp.events import FAILURE_TYPES, EventType, NormalizedEvent, WebhookSettings
 from app.esp.outgoing import OutgoingEmail, address
 
 PROVIDER = "outbox"
@@ -88,7 +88,7 @@ def _event(raw: dict[str, Any]) -> NormalizedEvent:
             PROVIDER, raw.get("message_id"), name, timestamp.isoformat(), recipient, url),
         bounce_class=BOUNCE_CLASSES.get(str(raw.get("bounce_class")), "hard")
         if event_type is EventType.BOUNCED else None,
-        reject_reason=opt_str(raw.get("reason")),
+        reject_reason=opt_str(raw.get("reason")) if event_type in FAILURE_TYPES else None,
         click_url=url,
         user_agent=opt_str(raw.get("user_agent")),
         ip=opt_str(raw.get("ip")),

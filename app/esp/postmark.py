@@ -22,7 +22,7 @@ from app.esp.base import (
     same_secret,
     unauthorized,
 )
-from app.esp.events import EventType, NormalizedEvent, WebhookSettings
+from app.esp.events import FAILURE_TYPES, EventType, NormalizedEvent, WebhookSettings
 from app.esp.outgoing import (
     OutgoingEmail,
     SenderConfig,
@@ -135,7 +135,7 @@ def _event(raw: dict[str, Any]) -> NormalizedEvent:
     url = opt_str(raw.get("OriginalLink"))
     bounce_id = raw.get("ID")
     reason = None
-    if event_type in (EventType.BOUNCED, EventType.DEFERRED, EventType.DROPPED, EventType.COMPLAINED):
+    if event_type in FAILURE_TYPES:
         reason = opt_str(raw.get("Description")) or opt_str(raw.get("Details"))
     return NormalizedEvent(
         provider=PROVIDER,

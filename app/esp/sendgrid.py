@@ -25,7 +25,7 @@ from app.esp.base import (
     require_dict,
     unauthorized,
 )
-from app.esp.events import EventType, NormalizedEvent, WebhookSettings
+from app.esp.events import FAILURE_TYPES, EventType, NormalizedEvent, WebhookSettings
 from app.esp.outgoing import (
     OutgoingEmail,
     SenderConfig,
@@ -116,7 +116,8 @@ def _event(raw: dict[str, Any]) -> NormalizedEvent:
                             recipient, bounce_type),
         bounce_class=BOUNCE_CLASSES.get(bounce_type or "", "hard")
         if event_type is EventType.BOUNCED else None,
-        reject_reason=opt_str(raw.get("reason")) or opt_str(raw.get("response")),
+        reject_reason=opt_str(raw.get("reason")) or opt_str(raw.get("response"))
+        if event_type in FAILURE_TYPES else None,
         click_url=url,
         user_agent=opt_str(raw.get("useragent")),
         ip=opt_str(raw.get("ip")),
@@ -213,7 +214,7 @@ def interpret_response(cfg: SenderConfig, req: SendRequest, status: int, headers
     return accepted_all(req, get_header(headers, "X-Message-Id"))
 
 
-def sign_for_tests(private_key: ec.EllipticCurvePrivateKey, timestamp: str, raw_body: bytes) -> str:
+def sign(private_key: ec.EllipticCurvePrivateKey, timestamp: str, raw_body: bytes) -> str:
     """The base64 signature SendGrid would send (for tests and the local fake ESP)."""
     signature = private_key.sign(timestamp.encode("utf-8") + raw_body, ec.ECDSA(hashes.SHA256()))
     return base64.b64encode(signature).decode("ascii")

@@ -20,7 +20,7 @@ from app.esp.base import (
     require_dict,
     unauthorized,
 )
-from app.esp.events import EventType, NormalizedEvent, WebhookSettings
+from app.esp.events import FAILURE_TYPES, EventType, NormalizedEvent, WebhookSettings
 from app.esp.outgoing import (
     OutgoingEmail,
     SenderConfig,
@@ -133,7 +133,7 @@ def _events(raw: dict[str, Any]) -> list[NormalizedEvent]:
             dedup_key=dedup_key(PROVIDER, mail.get("messageId"), name, timestamp.isoformat(), recipient,
                                 url, detail.get("feedbackId")),
             bounce_class=bounce_class,
-            reject_reason=reason if event_type not in (EventType.OPENED, EventType.CLICKED) else None,
+            reject_reason=reason if event_type in FAILURE_TYPES else None,
             click_url=url,
             user_agent=opt_str(detail.get("userAgent")) if name in ("Open", "Click") else None,
             ip=opt_str(detail.get("ipAddress")),

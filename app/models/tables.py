@@ -217,6 +217,7 @@ class Message(SQLModel, table=True):
     reason: str | None = None
     attempts: int = 0
     claimed_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+    attempted_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
     sent_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
     esp_message_id: str | None = Field(default=None, max_length=200)
 

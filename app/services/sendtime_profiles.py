@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sqlmodel import Session, col, select
 
 from app.models import Customer, CustomerProfile
+from app.services.audience import AudienceRows
 
 
 def decode_scores(blob: bytes) -> np.ndarray:
@@ -48,3 +50,40 @@ def cold_start_view(params: dict[str, Any], customer: Customer) -> dict[str, Any
         "explanation": explain_profile(source=source, best_hour=best, human_opens=0, peak_start=-1, peak_end=-1,
                                        segment=str(segment) if segment is not None else None),
     }
+
+
+def hour_scores(session: Session, workspace_id: str, aud: AudienceRows) -> np.ndarray:
+    """(n, 24) local-hour scores for an audience: fitted profiles, else cold start by segment, else default."""
+    from app.services.sendtime_view import default_curve, latest_model
+
+    n = len(aud)
+    out = np.empty((n, 24), dtype=np.float32)
+    have = np.zeros(n, dtype=bool)
+    pos = {int(c): i for i, c in enumerate(aud.ids)}
+    ids = [int(c) for c in aud.ids]
+    for k in range(0, n, 10_000):
+        chunk = ids[k:k + 10_000]
+        rows = session.execute(
+            select(CustomerProfile.customer_id, CustomerProfile.scores)
+            .where(col(CustomerProfile.customer_id).in_(chunk))
+        ).all()
+        for cid, blob in rows:
+            i = pos[int(cid)]
+            out[i] = decode_scores(blob)
+            have[i] = True
+    if have.all():
+        return out
+    model = latest_model(session, workspace_id)
+    if model is None:
+        out[~have] = np.asarray(default_curve(), dtype=np.float32)
+        return out
+    from app.sendtime import cold_start_scores
+
+    cache: dict[str | None, np.ndarray] = {}
+    for i in np.flatnonzero(~have):
+        seg = aud.attributes[i].get("segment")
+        key = str(seg) if seg is not None else None
+        if key not in cache:
+            cache[key] = np.asarray(cold_start_scores(model.params, key)[0], dtype=np.float32)
+        out[i] = cache[key]
+    return out

@@ -1,0 +1,24 @@
+"""`POST /v1/webhooks/{provider}/{workspace_id}`: the ESP's own payload and its own proof."""
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from app.api.body import read_limited
+from app.api.deps import SessionDep
+from app.core.config import get_settings
+from app.esp import WebhookError
+from app.services import webhooks
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+@router.post("/{provider}/{workspace_id}",
+             responses={400: {"description": "malformed"}, 401: {"description": "bad or missing proof"},
+                        413: {"description": "body over 10 MB"}})
+async def receive(provider: str, workspace_id: str, request: Request, session: SessionDep) -> dict:
+    """Verify the ESP's proof, durably queue the batch and answer 200; ingestion happens on a worker."""
+    body = await read_limited(request, get_settings().WEBHOOK_MAX_BYTES)
+    try:
+        return await run_in_threadpool(webhooks.accept, session, provider, workspace_id, request.headers, body)
+    except WebhookError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=exc.message) from None

@@ -1,0 +1,102 @@
+"""Campaign API schemas."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+
+class Window(BaseModel):
+    start: dt.datetime
+    end: dt.datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, v: dt.datetime) -> dt.datetime:
+        if v.tzinfo is None:
+            raise ValueError("times need an offset, e.g. 2026-12-01T00:00:00Z")
+        return v.astimezone(dt.UTC)
+
+    @model_validator(mode="after")
+    def _order(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("window.end must be after window.start")
+        if self.end - self.start > dt.timedelta(days=31):
+            raise ValueError("a window may span at most 31 days")
+        return self
+
+
+class QuietHours(BaseModel):
+    start: int = Field(ge=0, le=23)
+    end: int = Field(ge=0, le=23)
+
+
+class Audience(BaseModel):
+    all: bool | None = None
+    external_ids: list[str] | None = Field(default=None, max_length=1_000_000)
+    where: dict[str, str | int | float | bool] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Audience:
+        given = [x for x in (self.all, self.external_ids, self.where) if x not in (None, False)]
+        if len(given) != 1:
+            raise ValueError('audience must be exactly one of {"all": true}, {"external_ids": [...]}, {"where": {...}}')
+        if self.where is not None and not self.where:
+            raise ValueError("audience.where needs at least one attribute")
+        return self
+
+
+class CampaignCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    subject_variants: list[str] = Field(min_length=1, max_length=20)
+    template_html: str = Field(min_length=1)
+    template_text: str | None = None
+    content_blocks: dict[str, str] = Field(default_factory=dict, max_length=50)
+    audience: Audience
+    window: Window
+    strategy: Literal["optimal", "immediate", "fixed_local_hour"] = "optimal"
+    fixed_local_hour: int | None = Field(default=None, ge=0, le=23)
+    quiet_hours: QuietHours | None = None
+    holdout_fraction: float = Field(default=0.1, ge=0.0, le=0.9)
+    exploration: float = Field(default=0.05, ge=0.0, le=1.0)
+    frequency_cap_hours: int = Field(default=16, ge=0, le=24 * 30)
+
+    @field_validator("subject_variants")
+    @classmethod
+    def _subjects(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if not s.strip():
+                raise ValueError("subject variants must not be empty")
+            if len(s) > 1000:
+                raise ValueError("a subject variant may be at most 1000 characters")
+        return v
+
+    @field_validator("content_blocks")
+    @classmethod
+    def _blocks(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if not k.strip() or len(k) > 100:
+                raise ValueError("content block names must be 1–100 characters")
+        return v
+
+    @model_validator(mode="after")
+    def _fixed(self) -> CampaignCreate:
+        if self.strategy == "fixed_local_hour" and self.fixed_local_hour is None:
+            raise ValueError("strategy fixed_local_hour needs fixed_local_hour (0–23)")
+        return self
+
+
+class PreviewIn(BaseModel):
+    external_id: str
+
+
+class CampaignOut(BaseModel):
+    model_config = {"extra": "allow"}
+    id: str
+    status: str
+    name: str
+    counts: dict[str, int] | None = None
+    arms: dict[str, Any] | None = None
+    uplift: dict[str, Any] | None = None

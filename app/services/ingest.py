@@ -1,0 +1,201 @@
+"""Ingest verified webhook batches: link, classify, de-duplicate, store in bulk, update statistics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from app.core.db import is_postgres, session_scope
+from app.core.security import email_hash
+from app.esp import NormalizedEvent, WebhookError, parse_webhook
+from app.esp.classify import classify
+from app.esp.events import EventType
+from app.models import Customer, Erasure, Message, WebhookInbox
+from app.models.base import to_db_time, utcnow
+from app.services import stats
+
+log = logging.getLogger("sendwise.ingest")
+SUPPRESSING = {EventType.COMPLAINED: "complained", EventType.UNSUBSCRIBED: "unsubscribed"}
+CHUNK = 5000
+
+
+def process_inbox(inbox_id: int) -> dict[str, Any]:
+    """Ingest one stored batch (idempotent: events are de-duplicated, a processed batch is skipped)."""
+    with session_scope() as s:
+        q = select(WebhookInbox).where(WebhookInbox.id == inbox_id)
+        if is_postgres(s):
+            q = q.with_for_update(skip_locked=True)
+        row = s.exec(q).first()
+        if row is None or row.processed_at is not None:
+            return {"skipped": True}
+        try:
+            events = parse_webhook(row.provider, row.body)
+        except WebhookError as exc:  # verified but unreadable now: keep it, marked, for a human to look at
+            row.processed_at, row.error = utcnow(), exc.message[:500]
+            s.add(row)
+            s.commit()
+            return {"error": exc.message}
+        result = ingest_events(s, row.workspace_id, events)
+        row.processed_at = utcnow()
+        s.add(row)
+        s.commit()
+    return result
+
+
+def pending_inbox_ids(limit: int = 500, older_than: float = 10.0) -> list[int]:
+    """Batches stored but not ingested (their task was lost or the broker was down)."""
+    cutoff = utcnow() - dt.timedelta(seconds=older_than)
+    with session_scope() as s:
+        return list(s.exec(
+            select(WebhookInbox.id).where(col(WebhookInbox.processed_at).is_(None),
+                                          col(WebhookInbox.received_at) < cutoff)
+            .order_by(col(WebhookInbox.id)).limit(limit)
+        ).all())  # type: ignore[arg-type]
+
+
+def _in_chunks(values: list[Any]) -> Iterable[list[Any]]:
+    for i in range(0, len(values), CHUNK):
+        yield values[i:i + CHUNK]
+
+
+def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) -> dict[str, Any]:
+    """Store events once each and apply what they mean; the caller commits."""
+    if not events:
+        return {"stored": 0, "duplicates": 0, "dropped": 0}
+    mids = sorted({e.message_id for e in events if e.message_id})
+    messages: dict[str, tuple[int, str | None]] = {}
+    for chunk in _in_chunks(mids):
+        for mid, cust, cat in s.execute(
+            select(Message.id, Message.customer_id, Message.category)
+            .where(col(Message.id).in_(chunk), Message.workspace_id == workspace_id)
+        ).all():
+            messages[mid] = (int(cust), cat)
+    emails = sorted({e.recipient for e in events if e.recipient and (e.message_id not in messages)})
+    by_email: dict[str, int] = {}
+    for chunk in _in_chunks(emails):
+        for cid, email in s.execute(
+            select(Customer.id, Customer.email).where(Customer.workspace_id == workspace_id,
+                                                      col(Customer.email).in_(chunk))
+        ).all():
+            by_email.setdefault(email, int(cid))
+    erased = _erased(s, workspace_id, [e for e in emails if e not in by_email])
+    delivered, first_open = _known_times(s, [m for m in mids if m in messages])
+    verdicts = classify(events, delivered, first_open)
+
+    rows, kept = [], []
+    dropped = 0
+    received = utcnow()
+    for ev, verdict in zip(events, verdicts, strict=True):
+        msg = messages.get(ev.message_id or "")
+        cust_id = msg[0] if msg else by_email.get(ev.recipient or "")
+        if (msg and msg[0] == -1) or (cust_id is None and ev.recipient and ev.recipient in erased):
+            dropped += 1  # erased customer: dropped, not stored
+            continue
+        rows.append({
+            "workspace_id": workspace_id, "customer_id": cust_id, "message_id": ev.message_id if msg else None,
+            "provider": ev.provider, "type": ev.event_type.value, "occurred_at": to_db_time(ev.timestamp),
+            "human": verdict.human, "reason": verdict.reason or _reason(ev), "url": ev.click_url,
+            "dedup_key": ev.dedup_key, "raw": ev.esp_event, "received_at": received,
+        })
+        kept.append((ev, verdict.human, cust_id, msg))
+    new_keys = _insert_events(s, rows)
+    fresh = [k for k, r in zip(kept, rows, strict=True) if r["dedup_key"] in new_keys]
+    _apply(s, workspace_id, fresh)
+    return {"stored": len(new_keys), "duplicates": len(rows) - len(new_keys), "dropped": dropped}
+
+
+def _reason(ev: NormalizedEvent) -> str | None:
+    if ev.event_type is EventType.BOUNCED:
+        return f"{ev.bounce_class or 'unknown'} bounce: {ev.reject_reason or ''}".strip()[:200]
+    return (ev.reject_reason or None) and ev.reject_reason[:200]  # type: ignore[index]
+
+
+def _erased(s: Session, workspace_id: str, emails: list[str]) -> set[str]:
+    if not emails:
+        return set()
+    hashes = {email_hash(e): e for e in emails}
+    found: set[str] = set()
+    for chunk in _in_chunks(list(hashes)):
+        for (h,) in s.execute(select(Erasure.email_hash).where(Erasure.workspace_id == workspace_id,
+                                                               col(Erasure.email_hash).in_(chunk))).all():
+            found.add(hashes[h])
+    return found
+
+
+def _known_times(s: Session, mids: list[str]) -> tuple[dict[str, dt.datetime], dict[str, dt.datetime]]:
+    """Delivery (else send) time and first open of messages, from earlier batches."""
+    delivered: dict[str, dt.datetime] = {}
+    opened: dict[str, dt.datetime] = {}
+    for chunk in _in_chunks(mids):
+        marks = {f"m{i}": m for i, m in enumerate(chunk)}
+        sql = ", ".join(":" + k for k in marks)
+        for mid, typ, t in s.execute(text(
+            f"SELECT message_id, type, MIN(occurred_at) FROM event WHERE message_id IN ({sql}) "
+            "AND type IN ('delivered', 'opened') GROUP BY message_id, type"), marks).all():
+            (delivered if typ == "delivered" else opened)[mid] = t.replace(tzinfo=dt.UTC)
+        for mid, t in s.execute(text(f"SELECT id, sent_at FROM message WHERE id IN ({sql})"), marks).all():
+            if t is not None:
+                delivered.setdefault(mid, t.replace(tzinfo=dt.UTC))
+    return delivered, opened
+
+
+def _insert_events(s: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert, skipping events already stored; returns the dedup keys that were new."""
+    if not rows:
+        return set()
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from app.models import Event
+
+    dialect = postgresql if is_postgres(s) else sqlite
+    new: set[str] = set()
+    # Within one batch the same event may appear twice: keep the first.
+    unique = list({r["dedup_key"]: r for r in reversed(rows)}.values())
+    for chunk in _in_chunks(unique):
+        stmt = dialect.insert(Event).values(chunk).on_conflict_do_nothing(  # type: ignore[attr-defined]
+            index_elements=["workspace_id", "dedup_key"]).returning(Event.dedup_key)  # type: ignore[arg-type]
+        new.update(k for (k,) in s.execute(stmt).all())
+    return new
+
+
+def _apply(s: Session, workspace_id: str,
+           fresh: list[tuple[NormalizedEvent, bool, int | None, tuple[int, str | None] | None]]) -> None:
+    """Training rows, statistics and suppression from newly stored events."""
+    deltas: dict[int, stats.StatsDelta] = {}
+    opens, machine, clicks = [], [], []
+    suppress: dict[int, str] = {}
+    for ev, human, cust_id, msg in fresh:
+        t = to_db_time(ev.timestamp)
+        if ev.event_type is EventType.OPENED:
+            (opens if human else machine).append({"m": ev.message_id, "t": t})
+        elif ev.event_type is EventType.CLICKED and human:
+            clicks.append({"m": ev.message_id, "t": t})
+        if cust_id is None:
+            continue
+        if ev.event_type is EventType.OPENED:
+            deltas.setdefault(cust_id, stats.StatsDelta()).opened(t, human)
+        elif ev.event_type is EventType.CLICKED:
+            deltas.setdefault(cust_id, stats.StatsDelta()).clicked(t, human, msg[1] if msg else None)
+        elif ev.event_type is EventType.BOUNCED and ev.bounce_class == "hard":
+            suppress[cust_id] = "bounced"
+        elif ev.event_type in SUPPRESSING:
+            suppress.setdefault(cust_id, SUPPRESSING[ev.event_type])
+    if opens:
+        s.execute(text("UPDATE send SET opened_at = :t WHERE message_id = :m AND "
+                       "(opened_at IS NULL OR opened_at > :t)"), [o for o in opens if o["m"]] or [{"m": "", "t": None}])
+    if machine:
+        s.execute(text("UPDATE send SET machine_open = true WHERE message_id = :m"),
+                  [{"m": o["m"]} for o in machine if o["m"]] or [{"m": ""}])
+    if clicks:
+        s.execute(text("UPDATE send SET clicked_at = :t WHERE message_id = :m AND "
+                       "(clicked_at IS NULL OR clicked_at > :t)"), [c for c in clicks if c["m"]] or [{"m": "", "t": None}])
+    stats.apply(s, workspace_id, deltas)
+    for cust_id, status in suppress.items():
+        # Suppression is immediate; it never downgrades (a complaint stays a complaint).
+        s.execute(text("UPDATE customer SET status = :st, updated_at = :now WHERE id = :c AND status IN "
+                       "('subscribed', 'unsubscribed')"), {"st": status, "c": cust_id, "now": utcnow()})

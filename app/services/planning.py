@@ -1,0 +1,150 @@
+"""Plan a campaign: for each customer the send instant, subject and content block, arm and propensity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, text
+from sqlmodel import Session, col
+
+from app.core.bulk import bulk_insert
+from app.core.db import session_scope
+from app.models import Campaign, Message, Workspace
+from app.models.base import from_db_time, new_id, utcnow
+from app.services import content_choice, slots
+from app.services.audience import AudienceRows, load_audience
+from app.services.sendtime_profiles import hour_scores
+
+log = logging.getLogger("sendwise.planning")
+COLUMNS = ("id", "workspace_id", "campaign_id", "customer_id", "arm", "scheduled_at", "subject_index", "category",
+           "propensity", "status", "reason", "attempts")
+
+
+def plan_campaign(campaign_id: str, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """Write every message of a campaign in one transaction and move it to `scheduled` (idempotent).
+
+    Reading and computing happen in one session, writing in a second; progress is reported between
+    them, so no write lock is held while the job row is updated (SQLite has a single writer).
+    """
+    progress = progress or (lambda _p: None)
+    with session_scope() as s:
+        camp = s.get(Campaign, campaign_id)
+        if camp is None or camp.status != "planning":
+            return {"skipped": True, "status": camp.status if camp else None}
+        ws = s.get(Workspace, camp.workspace_id)
+        assert ws is not None
+        aud = load_audience(s, camp.workspace_id, camp.audience)
+        plan = build_plan(s, camp, ws, aud)
+        s.commit()
+    progress(0.7)
+    with session_scope() as s:
+        camp = s.get(Campaign, campaign_id)
+        if camp is None or camp.status != "planning":  # cancelled meanwhile
+            return {"skipped": True, "status": camp.status if camp else None}
+        # A task redelivered after a crash starts again from nothing.
+        s.execute(delete(Message).where(col(Message.campaign_id) == campaign_id))
+        n = bulk_insert(s, "message", COLUMNS, plan)
+        camp.status = "scheduled"
+        s.add(camp)
+        s.commit()
+    progress(1.0)
+    log.info("campaign planned", extra={"campaign_id": campaign_id, "count": n})
+    return {"planned": n, "unknown_external_ids": len(aud.missing)}
+
+
+def build_plan(s: Session, camp: Campaign, ws: Workspace, aud: AudienceRows) -> list[tuple[Any, ...]]:
+    """The message rows of a campaign (not yet written)."""
+    n = len(aud)
+    if n == 0:
+        return []
+    rng = np.random.default_rng(int(camp.id[:12], 16))
+    start = from_db_time(camp.window_start)
+    end = from_db_time(camp.window_end)
+    assert start is not None and end is not None
+    tzs = [tz or ws.default_timezone for tz in aud.timezones]
+    holdout = rng.random(n) < camp.holdout_fraction
+    explore_hour = (~holdout) & (rng.random(n) < camp.exploration)
+    scores = hour_scores(s, camp.workspace_id, aud)
+    chosen = choose_instants(camp, start, end, tzs, scores, holdout, explore_hour, rng)
+    content = content_choice.choose(s, camp, aud, holdout, rng)
+    capped = _frequency_capped(s, camp, aud.ids, chosen)
+    now = utcnow()
+    rows: list[tuple[Any, ...]] = []
+    ws_id, cid = camp.workspace_id, camp.id
+    for i in range(n):
+        status, reason = "planned", None
+        if aud.status[i] != "subscribed":
+            status, reason = "suppressed", f"customer is {aud.status[i]}"
+        elif np.isnan(chosen[i]):
+            status, reason = "suppressed", "the window lies entirely in the customer's quiet hours"
+        elif capped[i]:
+            status, reason = "suppressed", f"frequency cap: another email within {camp.frequency_cap_hours} h"
+        arm = "holdout" if holdout[i] else ("explore" if explore_hour[i] or content.explored[i] else "personalized")
+        at = now if np.isnan(chosen[i]) else dt.datetime.fromtimestamp(float(chosen[i]), dt.UTC).replace(tzinfo=None)
+        rows.append((new_id(), ws_id, cid, int(aud.ids[i]), arm, at, int(content.subject_index[i]),
+                     content.category[i], float(content.propensity[i]), status, reason, 0))
+    return rows
+
+
+def choose_instants(camp: Campaign, start: dt.datetime, end: dt.datetime, tzs: list[str], scores: np.ndarray,
+                     holdout: np.ndarray, explore: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """UTC unix seconds of each customer's send (nan when every instant is in quiet hours), grouped by zone."""
+    quiet = slots.quiet_mask(camp.quiet_hours)
+    out = np.full(len(tzs), np.nan)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, tz in enumerate(tzs):
+        groups[tz].append(i)
+    for tz, members in groups.items():
+        idx = np.array(members, dtype=np.int64)
+        secs, hours = slots.candidate_instants(start, end, tz)
+        allowed = ~quiet[hours]
+        if not allowed.any():
+            continue
+        if camp.strategy == "optimal":
+            masked = np.where(allowed[None, :], scores[idx][:, hours], -np.inf)
+            pick = np.argmax(masked, axis=1)  # the earliest of equal scores
+        elif camp.strategy == "fixed_local_hour":
+            target_h = int(camp.fixed_local_hour or 0)
+            circ = np.minimum((hours - target_h) % 24, (target_h - hours) % 24)
+            pick = slots.nearest_allowed(allowed, secs, np.full(len(idx), int(np.argmin(circ))))
+        else:  # immediate
+            pick = slots.nearest_allowed(allowed, secs, np.zeros(len(idx), dtype=np.int64))
+        base = slots.nearest_allowed(allowed, secs, np.zeros(len(idx), dtype=np.int64))
+        pick = np.where(holdout[idx], base, pick)
+        ok = np.flatnonzero(allowed)
+        rand = ok[rng.integers(0, len(ok), size=len(idx))]
+        pick = np.where(explore[idx], rand, pick)
+        out[idx] = secs[pick]
+    return out
+
+
+def _frequency_capped(s: Session, camp: Campaign, ids: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """True where the customer has another email of the workspace within the cap of the planned time."""
+    capped = np.zeros(len(ids), dtype=bool)
+    if camp.frequency_cap_hours <= 0 or len(ids) == 0:
+        return capped
+    lo = camp.window_start - dt.timedelta(hours=camp.frequency_cap_hours)
+    hi = camp.window_end + dt.timedelta(hours=camp.frequency_cap_hours)
+    rows = s.execute(
+        text("SELECT customer_id, COALESCE(sent_at, scheduled_at) FROM message WHERE workspace_id = :ws "
+             "AND campaign_id != :c AND status IN ('planned', 'sending', 'sent') "
+             "AND COALESCE(sent_at, scheduled_at) >= :lo AND COALESCE(sent_at, scheduled_at) < :hi"),
+        {"ws": camp.workspace_id, "c": camp.id, "lo": lo, "hi": hi},
+    ).all()
+    if not rows:
+        return capped
+    pos = {int(c): i for i, c in enumerate(ids)}
+    cap = camp.frequency_cap_hours * 3600.0
+    for cust, when in rows:
+        i = pos.get(int(cust))
+        if i is None or np.isnan(chosen[i]):
+            continue
+        other = when.replace(tzinfo=dt.UTC).timestamp()
+        if abs(chosen[i] - other) < cap:
+            capped[i] = True
+    return capped
