@@ -1,7 +1,7 @@
 """Celery configuration derived from the app's settings: broker, queues, routes, beat schedule."""
 
 from celery.schedules import crontab
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from app.core.config import get_settings
 
@@ -30,19 +30,15 @@ broker_transport_options = (
     else {"connect_args": {"timeout": 30, "check_same_thread": False}}
 )
 
+QUEUES = ("default", "ingest", "plan", "dispatch", "models")
 task_default_queue = "default"
-task_queues = (
-    Queue("default"),
-    Queue("ingest"),
-    Queue("plan"),
-    Queue("dispatch"),
-    Queue("models"),
-)
+task_default_exchange = "default"
+task_default_routing_key = "default"
+# One direct exchange per queue, bound by its own name: a slow refit never delays a webhook.
+task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES)
 task_routes = {
-    "sendwise.ingest.*": {"queue": "ingest"},
-    "sendwise.plan.*": {"queue": "plan"},
-    "sendwise.dispatch.*": {"queue": "dispatch"},
-    "sendwise.models.*": {"queue": "models"},
+    f"sendwise.{prefix}.*": {"queue": queue, "exchange": queue, "routing_key": queue}
+    for prefix, queue in (("ingest", "ingest"), ("plan", "plan"), ("dispatch", "dispatch"), ("models", "models"))
 }
 
 beat_schedule_filename = str(_settings.VAR_DIR / "celerybeat-schedule")

@@ -8,9 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_TMP = Path(tempfile.mkdtemp(prefix="sendwise-test-"))
+# Imported once per session; the marker keeps a second import (as `tests.conftest`) from starting over.
+_TMP = Path(os.environ.get("SENDWISE_TEST_TMP") or tempfile.mkdtemp(prefix="sendwise-test-"))
+_FIRST = "SENDWISE_TEST_TMP" not in os.environ
+os.environ["SENDWISE_TEST_TMP"] = str(_TMP)
 _PG_ADMIN_URL = os.environ.get("DATABASE_URL") or ""
 _TEST_DB = f"sendwise_test_{uuid.uuid4().hex[:8]}"
 
@@ -49,7 +50,8 @@ def _configure_env() -> None:
         os.environ["REDIS_URL"] = base + "/13"
 
 
-_configure_env()
+if _FIRST:
+    _configure_env()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -110,55 +112,13 @@ def db():
         yield s
 
 
-def _wait_worker_ready(proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"celery worker exited: {log.read_text()[-2000:]}")
-        if "ready." in log.read_text():
-            return
-        time.sleep(0.3)
-    raise RuntimeError(f"celery worker not ready: {log.read_text()[-2000:]}")
-
-
-def start_worker(name: str, queues: str = "default,ingest,plan,dispatch,models", extra_env: dict | None = None,
-                 concurrency: int = 1) -> tuple[subprocess.Popen, Path]:
-    """A real Celery worker process on the test broker."""
-    log = _TMP / f"worker-{name}.log"
-    env = {**os.environ, **(extra_env or {})}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker", "-Q", queues, "-c", str(concurrency),
-         "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    _wait_worker_ready(proc, log)
-    return proc, log
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture(scope="session")
 def celery_worker_proc() -> Iterator[subprocess.Popen]:
+    from tests.support import start_worker, stop_process
+
     """One real worker for the session, consuming every queue."""
     proc, _log = start_worker("session")
     yield proc
     stop_process(proc)
 
 
-def wait_for(predicate, timeout: float = 60, interval: float = 0.2):
-    """Poll until `predicate()` is truthy; returns its value or fails the test."""
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")

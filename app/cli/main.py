@@ -76,6 +76,26 @@ def import_customers(
     _report(res, size)
 
 
+@app.command("import-history")
+def import_history(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    workspace: str | None = typer.Option(None, "--workspace", "-w"),
+    fmt: str = typer.Option("", "--format", help="csv or ndjson (default: from the file name)."),
+) -> None:
+    """Import past sends (external_id or email, sent_at, opened_at, clicked_at, subject, category, machine_open)."""
+    from app.services.history import import_file
+
+    kind = fmt or ("ndjson" if file.suffix.lower() in {".ndjson", ".jsonl"} else "csv")
+    if kind not in {"csv", "ndjson"}:
+        common.console.print("[red]--format must be csv or ndjson[/red]")
+        raise typer.Exit(2)
+    with session_scope() as s, common.progress_bar() as bar, file.open("rb") as fh:
+        ws = common.resolve_workspace(s, workspace)
+        task = bar.add_task("history", total=max(1, _count_lines(file) - (kind == "csv")))
+        res = import_file(s, ws.id, fh, kind, progress=lambda n: bar.advance(task, n))
+    _report(res, 0)
+
+
 def _count_lines(path: Path) -> int:
     with path.open("rb") as fh:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))

@@ -239,7 +239,7 @@ class Job(SQLModel, table=True):
     __table_args__ = (Index("ix_job_ws_created", "workspace_id", "created_at"),)
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     workspace_id: str = Field(max_length=32)
-    kind: str = Field(max_length=32)
+    kind: str = Field(max_length=64)
     status: str = Field(default="queued", max_length=16)
     progress: float = 0.0
     result: dict[str, Any] | None = Field(default=None, sa_column=json_col())

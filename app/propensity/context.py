@@ -8,6 +8,7 @@ rows (`history_at_send`), so a row's own outcome never leaks into its features.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,16 +86,15 @@ def _logit(p: np.ndarray | float) -> np.ndarray:
     return np.log(q / (1 - q))
 
 
-def _attribute_token(key: str, value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list | tuple):
-        return None
+@functools.lru_cache(maxsize=200_000, typed=True)
+def _scalar_attribute_token(key: str, value: Any) -> str | None:
     if isinstance(value, bool):
         return f"a:{key}={str(value).lower()}"
     if isinstance(value, int | float):
         if value != value:  # NaN
             return None
-        # log2 buckets: ages, spend and counts become a handful of comparable bins
-        bucket = int(math.copysign(int(math.log2(1.0 + abs(value))), value))
+        # half-octave buckets: ages, spend and counts become a handful of comparable bins
+        bucket = int(math.copysign(int(2.0 * math.log2(1.0 + abs(value))), value))
         return f"a:{key}~{bucket}"
     return f"a:{key}={str(value).strip().lower()[:40]}"
 
@@ -151,7 +151,9 @@ def context_features(
         toks = [seg, ob, cb]
         if isinstance(attrs, Mapping):
             for key, value in attrs.items():
-                tok = _attribute_token(str(key), value)
+                if value is None or isinstance(value, dict | list | tuple | set):
+                    continue
+                tok = _scalar_attribute_token(key, value)
                 if tok is not None:
                     toks.append(tok)
         rows.append(toks)

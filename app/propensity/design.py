@@ -32,9 +32,12 @@ def design_matrix(
     item_tokens = items.cross_tokens.take(item_rows)
     c_rows = ctx_tokens.row_of_entry()
     c_cols = main_buckets(ctx_tokens.vocab_hash[ctx_tokens.ids])
-    x_rows, x_cols = cross_entries(ctx_tokens, item_tokens)
+    x_rows, x_cols, x_vals = cross_entries(ctx_tokens, item_tokens)
     hashed = sp.csr_matrix(
-        (np.ones(len(c_rows) + len(x_rows)), (np.concatenate([c_rows, x_rows]), np.concatenate([c_cols, x_cols]))),
+        (
+            np.concatenate([ctx_tokens.values, x_vals]),
+            (np.concatenate([c_rows, x_rows]), np.concatenate([c_cols, x_cols])),
+        ),
         shape=(m, N_HASH),
     )
     hashed = hashed + items.main[item_rows]
@@ -69,13 +72,13 @@ def factorised_logits(
         return _chunked_logits(ctx, items, item_idx, pair_dense, intercept, dense_coef, hash_coef)
     tokens = ctx.tokens
     tok_main = hash_coef[main_buckets(tokens.vocab_hash)]  # weight of each context-token main effect
-    c = sp.csr_matrix((np.ones(len(tokens.ids)), tokens.ids, tokens.indptr), shape=(n, len(tokens.vocab)))
+    c = sp.csr_matrix((tokens.values, tokens.ids, tokens.indptr), shape=(n, len(tokens.vocab)))
     ctx_part = ctx.dense @ w_ctx + c @ tok_main
     item_part = np.asarray(items.main @ hash_coef).ravel() + items.dense @ w_item
     # cross table: weight of context token g with item u, summed over u's crossable tokens
     it = items.cross_tokens
     w_gf = hash_coef[cross_buckets(tokens.vocab_hash[:, None], it.vocab_hash[None, :])]
-    s = sp.csr_matrix((np.ones(len(it.ids)), it.ids, it.indptr), shape=(n_items, len(it.vocab)))
+    s = sp.csr_matrix((it.values, it.ids, it.indptr), shape=(n_items, len(it.vocab)))
     table = np.asarray((s @ w_gf.T).T)  # (G, U)
     cross = np.asarray(c @ table)  # (n, U)
     rows = np.arange(n)[:, None]

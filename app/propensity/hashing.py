@@ -27,6 +27,12 @@ class TokenMatrix:
     ids: np.ndarray  # (nnz,) int64 into vocab
     vocab: list[str]
     vocab_hash: np.ndarray  # (len(vocab),) uint64, murmur hash of each vocab token
+    vocab_weight: np.ndarray  # (len(vocab),) feature value of each vocab token
+
+    @property
+    def values(self) -> np.ndarray:
+        """Feature value of every stored token."""
+        return self.vocab_weight[self.ids]
 
     @property
     def n_rows(self) -> int:
@@ -44,6 +50,7 @@ class TokenMatrix:
             self.ids[ragged_arange(starts, lengths)],
             self.vocab,
             self.vocab_hash,
+            self.vocab_weight,
         )
 
 
@@ -63,6 +70,7 @@ def token_matrix(rows: Sequence[Sequence[str]]) -> TokenMatrix:
         np.asarray(codes, dtype=np.int64),
         vocab,
         hash_tokens(vocab),
+        np.ones(len(vocab)),
     )
 
 
@@ -90,8 +98,8 @@ def cross_buckets(g_hash: np.ndarray, f_hash: np.ndarray) -> np.ndarray:
     return ((mixed >> np.uint64(20)) % np.uint64(N_HASH)).astype(np.int64)
 
 
-def cross_entries(ctx: TokenMatrix, items: TokenMatrix) -> tuple[np.ndarray, np.ndarray]:
-    """(row, bucket) of every g x f cross for aligned rows of `ctx` and `items`."""
+def cross_entries(ctx: TokenMatrix, items: TokenMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, bucket, value) of every g x f cross for aligned rows of `ctx` and `items`."""
     n_f = np.diff(items.indptr)
     # first expand each row into its customer tokens, then each of those into the row's item tokens
     g_pos = np.arange(len(ctx.ids))
@@ -100,5 +108,6 @@ def cross_entries(ctx: TokenMatrix, items: TokenMatrix) -> tuple[np.ndarray, np.
     f_pos = ragged_arange(items.indptr[:-1][g_row], reps)
     g_pos = np.repeat(g_pos, reps)
     rows = np.repeat(g_row, reps)
-    buckets = cross_buckets(ctx.vocab_hash[ctx.ids[g_pos]], items.vocab_hash[items.ids[f_pos]])
-    return rows, buckets
+    g_ids, f_ids = ctx.ids[g_pos], items.ids[f_pos]
+    buckets = cross_buckets(ctx.vocab_hash[g_ids], items.vocab_hash[f_ids])
+    return rows, buckets, ctx.vocab_weight[g_ids] * items.vocab_weight[f_ids]

@@ -6,7 +6,7 @@ import pickle
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -28,8 +28,8 @@ from app.propensity.items import (
 )
 
 FORMAT_VERSION = 1
-Candidates = Sequence[str] | Sequence[Sequence[str]] | np.ndarray
-Contexts = pd.DataFrame | Sequence[CustomerContext] | CustomerContext
+Candidates: TypeAlias = Sequence[str] | Sequence[Sequence[str]] | np.ndarray
+Contexts: TypeAlias = pd.DataFrame | Sequence[CustomerContext] | CustomerContext
 
 
 @dataclass

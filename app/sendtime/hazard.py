@@ -17,7 +17,10 @@ from app.sendtime.data import HOURS
 
 # u[h, k]: the clock hour of the k-th elapsed hour of a send made at hour h.
 CLOCK = (np.arange(HOURS)[:, None] + np.arange(HOURS)[None, :]) % HOURS
-DEFAULT_DECAY = 0.06 * np.exp(-np.arange(HOURS) / 8.0)  # used only with no data at all
+# Used only with no data at all: about one email in five opened within a day, mildly favouring
+# the working morning, so an empty workspace still gets a sensible, nearly flat answer.
+DEFAULT_DECAY = 0.03 * np.exp(-np.arange(HOURS) / 8.0)
+DEFAULT_RHYTHM = 1.0 + 0.25 * np.cos(2 * np.pi * (np.arange(HOURS) - 13) / HOURS)
 
 
 @dataclass
@@ -38,6 +41,11 @@ class HazardModel:
         cum = np.cumsum(self.hazard(shape), axis=1)
         surv = np.exp(-np.concatenate([np.zeros((HOURS, 1)), cum], axis=1))
         return surv[:, :-1] - surv[:, 1:]
+
+    def first_signal_by_clock(self) -> np.ndarray:
+        """P(first signal at clock hour u | sent at hour h), table [h, u]."""
+        f = self.first_signal_prob()
+        return np.stack([np.roll(f[h], h) for h in range(HOURS)])
 
     def to_json(self) -> dict[str, list[float] | float]:
         """Plain lists for the stored params."""
@@ -72,7 +80,7 @@ def fit_hazard(t: np.ndarray, r: np.ndarray, iterations: int = 200, prior_events
     """
     total = float(t.sum())
     if total <= 0:
-        return HazardModel(DEFAULT_DECAY.copy(), np.ones(HOURS), 0.0)
+        return HazardModel(DEFAULT_DECAY.copy(), DEFAULT_RHYTHM.copy(), 0.0)
     decay = np.full(HOURS, total / max(float(r.sum()), 1e-9))
     rhythm = np.ones(HOURS)
     t_clock = np.bincount(CLOCK.ravel(), weights=t.ravel(), minlength=HOURS)

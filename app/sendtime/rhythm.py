@@ -16,6 +16,9 @@ from app.sendtime.data import HOURS
 from app.sendtime.hazard import HazardModel
 
 SEGMENT_PRIOR_EVENTS = 20.0  # a segment is pulled toward the workspace by this many expected signals
+# Cap on the per-hour pseudo-count: a pooled moment estimate from a homogeneous list would
+# otherwise let the prior outvote a customer who plainly reads at a different time.
+RHYTHM_SHAPE_MAX = 5.0
 NEIGHBOUR_KERNEL = np.array([0.25, 0.5, 0.25])  # rhythms are smooth: neighbouring hours share evidence
 
 
@@ -38,11 +41,8 @@ def customer_stats(
     sends = np.bincount(customer * HOURS + hour, weights=w, minlength=cells).reshape(n, HOURS)
     clock = (hour + np.minimum(np.floor(duration).astype(np.int64), HOURS - 1)) % HOURS
     observed = np.bincount(customer[event] * HOURS + clock[event], weights=w[event], minlength=cells)
-    # f_clock[h, u]: expected first signals at clock hour u from one send at hour h.
     f = hazard.first_signal_prob()
-    f_clock = np.zeros((HOURS, HOURS))
-    for h in range(HOURS):
-        f_clock[h] = np.roll(f[h], h)
+    f_clock = hazard.first_signal_by_clock()
     full = (duration >= HOURS) | event
     expected = (np.bincount(customer[full] * HOURS + hour[full], weights=w[full], minlength=cells)
                 .reshape(n, HOURS) @ f_clock)
@@ -54,16 +54,19 @@ def customer_stats(
         idx = customer[part, None] * HOURS + (hour[part, None] + k[None, :]) % HOURS
         expected += np.bincount(idx.ravel(), weights=(share * w[part, None]).ravel(),
                                 minlength=cells).reshape(n, HOURS)
-    return CustomerStats(sends, observed.reshape(n, HOURS), expected)
+    return CustomerStats(sends.astype(np.float64), observed.reshape(n, HOURS).astype(np.float64),
+                         expected.astype(np.float64))
 
 
-def gamma_shape(observed: np.ndarray, mean: np.ndarray, lo: float = 0.3, hi: float = 1e3) -> float:
+def gamma_shape(observed: np.ndarray, mean: np.ndarray, lo: float = 0.3, hi: float = 1e3,
+                noise: float = 1.0) -> float:
     """Method-of-moments shape of a mean-1 Gamma prior on Poisson rate ratios.
 
-    Var(O) = mu + mu^2 / shape, so the spread beyond Poisson noise measures how much
+    Var(O) = noise * mu + mu^2 / shape, so the spread beyond counting noise measures how much
     customers really differ; the shape is the pseudo-count a customer needs to move off the prior.
+    `noise` is sum(w^2) / sum(w) of the recency weights: weighted counts are less noisy than raw.
     """
-    excess = float(((observed - mean) ** 2 - mean).sum())
+    excess = float(((observed - mean) ** 2 - noise * mean).sum())
     if excess <= 0:
         return hi
     return float(np.clip((mean**2).sum() / excess, lo, hi))
@@ -89,7 +92,7 @@ class Propensity:
     shape: float
 
 
-def propensity(stats: CustomerStats, segment: np.ndarray, n_segments: int) -> Propensity:
+def propensity(stats: CustomerStats, segment: np.ndarray, n_segments: int, noise: float = 1.0) -> Propensity:
     """Shrink each customer's signal rate toward their segment's, and the segment's toward 1."""
     obs = stats.observed.sum(axis=1)
     exp = stats.expected.sum(axis=1)
@@ -100,23 +103,35 @@ def propensity(stats: CustomerStats, segment: np.ndarray, n_segments: int) -> Pr
     seg_ratio[n_segments] = 1.0
     prior = seg_ratio[seg_idx]
     mask = exp > 0
-    shape = gamma_shape(obs[mask], (prior * exp)[mask]) if mask.any() else 1e3
-    return Propensity(prior * shrink(obs, prior * exp, shape), seg_ratio[:n_segments], shape)
+    shape = gamma_shape(obs[mask], (prior * exp)[mask], noise=noise) if mask.any() else 1e3
+    fitted = Propensity(np.empty(0), seg_ratio[:n_segments], shape)
+    fitted.customer = customer_propensity(obs, exp, segment, fitted)
+    return fitted
+
+
+def customer_propensity(obs: np.ndarray, exp: np.ndarray, segment: np.ndarray, fitted: Propensity) -> np.ndarray:
+    """Posterior propensity from signal totals, with a fitted prior (also for left-out rows)."""
+    seg_ratio = np.append(fitted.segment, 1.0)
+    prior = seg_ratio[np.where(segment >= 0, segment, fitted.segment.shape[0])]
+    return prior * shrink(obs, prior * exp, fitted.shape)
 
 
 def rhythm_posterior(
-    stats: CustomerStats, prop: np.ndarray, prior: np.ndarray, shape: float | None = None
+    observed: np.ndarray, expected: np.ndarray, prop: np.ndarray, prior: np.ndarray,
+    shape: float | None = None, noise: float = 1.0,
 ) -> tuple[np.ndarray, float]:
     """Each customer's clock-hour ratio to the pooled rhythm, shrunk toward `prior` (n, 24).
 
     Returns the posterior and the Gamma shape used (estimated by moments when not given).
     """
-    obs = circular_smooth(stats.observed)
-    mean = circular_smooth(stats.expected) * prop[:, None] * prior
+    mean = expected * prop[:, None] * prior
     if shape is None:
-        rich = stats.observed.sum(axis=1) > 0
-        shape = gamma_shape(obs[rich], mean[rich], lo=0.5, hi=50.0) if rich.any() else 50.0
-    return prior * shrink(obs, mean, shape), shape
+        # Moments on the raw cells: smoothing would hide the Poisson noise the estimate relies on.
+        rich = observed.sum(axis=1) > 0
+        shape = RHYTHM_SHAPE_MAX
+        if rich.any():
+            shape = gamma_shape(observed[rich], mean[rich], lo=0.2, hi=RHYTHM_SHAPE_MAX, noise=noise)
+    return prior * shrink(circular_smooth(observed), circular_smooth(mean), shape), shape
 
 
 def normalise(shape: np.ndarray) -> np.ndarray:

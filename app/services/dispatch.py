@@ -59,8 +59,11 @@ def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> l
     return [r[0] for r in rows]
 
 
-def dispatch_due(batch_size: int = 1000, time_budget: float = 50.0) -> TickResult:
+def dispatch_due(batch_size: int | None = None, time_budget: float = 50.0) -> TickResult:
     """Claim and send due messages in batches until none is due or the time budget is spent."""
+    from app.core.config import get_settings
+
+    batch_size = batch_size or get_settings().DISPATCH_BATCH_SIZE
     result = TickResult()
     t0 = time.monotonic()
     while time.monotonic() - t0 < time_budget:

@@ -1,0 +1,19 @@
+"""`POST /v1/history`: onboard past campaigns (CSV or NDJSON, streamed, up to 1,000,000 rows)."""
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from app.api.deps import SessionDep, WorkspaceDep
+from app.services import history
+
+router = APIRouter(prefix="/v1/history", tags=["history"])
+
+
+@router.post("", responses={422: {"description": "unusable header"}})
+async def import_history(request: Request, ws: WorkspaceDep, session: SessionDep) -> dict:
+    """Columns: external_id (or email), sent_at, opened_at?, clicked_at?, subject?, category?, machine_open?.
+
+    Send `Content-Type: text/csv` or `application/x-ndjson`. Bad rows are reported by line; good rows stored.
+    """
+    return await history.import_stream(session, ws.id, request.stream(),
+                                       request.headers.get("content-type", "text/csv"), run_in_threadpool)

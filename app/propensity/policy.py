@@ -1,0 +1,95 @@
+"""Choosing a subject line / content block per customer, with exploration and logged propensities.
+
+Policy: epsilon-greedy. With probability 1 - epsilon take the candidate with the highest
+expected value (ties share that mass equally), with probability epsilon pick uniformly among
+the k candidates. So P(greedy) = 1 - epsilon + epsilon/k and P(other) = epsilon/k.
+
+Why epsilon-greedy and not Thompson sampling: the campaign's `exploration` setting *is* the share
+of random choices, which epsilon-greedy honours exactly; its propensities are exact closed-form
+numbers (Thompson's would need Monte-Carlo estimates from a posterior that a hashed logistic
+regression does not cheaply provide), every candidate keeps a floor of epsilon/k, which bounds
+the importance weights of off-policy evaluation by k/epsilon; and it is a few vectorised numpy
+operations for a million customers.
+
+Cold start needs nothing special here: a customer with no history has only their segment and
+attribute tokens (crossed with the candidates), so they get their segment's preference; with no
+segment either, only the candidates' own weights remain: the workspace's preference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.propensity.context import CustomerContext
+from app.propensity.model import Candidates, Contexts, FittedModel, as_context_frame, candidate_matrix
+
+TIE_TOLERANCE = 1e-12
+
+
+def action_probabilities(expected: np.ndarray, epsilon: float) -> np.ndarray:
+    """(n, k) probability of each choice under epsilon-greedy on the (n, k) expected values.
+
+    NaN expected values (no model) give the uniform policy.
+    """
+    ev = np.asarray(expected, dtype=float)
+    n, k = ev.shape
+    eps = float(np.clip(epsilon, 0.0, 1.0))
+    if k == 0:
+        raise ValueError("no candidates to choose from")
+    filled = np.where(np.isnan(ev), -np.inf, ev)
+    best = filled.max(axis=1, keepdims=True)
+    ties = filled >= best - TIE_TOLERANCE
+    ties[np.isneginf(best[:, 0])] = True  # all unknown: every candidate is "best"
+    greedy = ties / ties.sum(axis=1, keepdims=True)
+    return (1.0 - eps) * greedy + eps / k
+
+
+def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw one column per row of the (n, k) probability matrix."""
+    cdf = np.cumsum(probs, axis=1)
+    u = rng.random(len(probs)) * cdf[:, -1]
+    return np.minimum((cdf < u[:, None]).sum(axis=1), probs.shape[1] - 1)
+
+
+def choose_batch(
+    model: FittedModel | None,
+    contexts: Contexts,
+    candidates: Candidates,
+    epsilon: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Choose for n customers at once: (chosen index, its propensity, its expected value), each (n,).
+
+    `candidates`: k strings for everyone, or an (n, k) matrix of rendered subjects.
+    With `model=None` (nothing fitted yet) the choice is uniform, propensity 1/k, value NaN.
+    """
+    frame = as_context_frame(contexts)
+    n = len(frame)
+    k = candidate_matrix(candidates, n)[0].shape[1]
+    expected = np.full((n, k), np.nan) if model is None else model.predict(frame, candidates)
+    probs = action_probabilities(expected, epsilon)
+    idx = sample_actions(probs, rng)
+    rows = np.arange(n)
+    return idx, probs[rows, idx], expected[rows, idx]
+
+
+def choose(
+    model: FittedModel | None,
+    context: CustomerContext,
+    candidates: list[str],
+    epsilon: float,
+    rng: np.random.Generator,
+) -> tuple[int, float, float]:
+    """Choose for one customer: (index, propensity, expected value); see `choose_batch`."""
+    idx, prop, value = choose_batch(model, [context], candidates, epsilon, rng)
+    return int(idx[0]), float(prop[0]), float(value[0])
+
+
+def policy_matrix(
+    model: FittedModel | None, contexts: Contexts, candidates: Candidates, epsilon: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(action probabilities, expected values), both (n, k): for off-policy evaluation."""
+    frame = as_context_frame(contexts)
+    k = candidate_matrix(candidates, len(frame))[0].shape[1]
+    expected = np.full((len(frame), k), np.nan) if model is None else model.predict(frame, candidates)
+    return action_probabilities(expected, epsilon), expected

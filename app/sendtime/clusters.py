@@ -1,0 +1,99 @@
+"""Daily-rhythm clusters (early risers, commuters, office hours, evenings, ...) and membership.
+
+Customers with plenty of history define a few rhythm shapes with k-means; every customer's prior
+rhythm is then their posterior mix of those shapes, starting from their segment's mix. A sparse
+customer with two evening opens borrows the whole evening shape, not a flattened average.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from app.sendtime.data import HOURS
+from app.sendtime.rhythm import CustomerStats, circular_smooth, normalise
+
+MAX_CLUSTERS = 6
+MIN_SIGNALS_RICH = 6.0  # weighted signals a customer needs to help define the shapes
+RATIO_PSEUDO = 0.3  # keeps log ratios of empty hours finite without flattening the shape
+MAX_CLUSTER_ROWS = 50_000  # k-means sees a sample: the shapes settle long before a million rows
+
+
+@dataclass
+class RhythmClusters:
+    """Cluster rhythm shapes (ratios to the pooled rhythm, mean 1) and each segment's mix."""
+
+    shapes: np.ndarray  # (K, 24)
+    segment_mix: np.ndarray  # (n_segments + 1, K); the last row is "no segment"
+
+    def to_json(self) -> dict[str, list[list[float]]]:
+        """Plain lists for the stored params."""
+        return {"shapes": np.round(self.shapes, 5).tolist(),
+                "segment_mix": np.round(self.segment_mix, 5).tolist()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> RhythmClusters:
+        """Inverse of to_json."""
+        return cls(np.asarray(d["shapes"], float), np.asarray(d["segment_mix"], float))
+
+    def segment_prior(self, segment: np.ndarray) -> np.ndarray:
+        """Prior rhythm shape of customers by segment (-1 = none), (n, 24)."""
+        idx = np.where(segment >= 0, segment, self.segment_mix.shape[0] - 1)
+        return self.segment_mix[idx] @ self.shapes
+
+
+def single_cluster(n_segments: int) -> RhythmClusters:
+    """The workspace's pooled rhythm as the only shape (too little data to cluster)."""
+    return RhythmClusters(np.ones((1, HOURS)), np.ones((n_segments + 1, 1)))
+
+
+def fit_clusters(
+    stats: CustomerStats, prop: np.ndarray, segment: np.ndarray, n_segments: int, seed: int
+) -> RhythmClusters:
+    """K-means on the lightly smoothed log rhythm ratios of data-rich customers.
+
+    The shapes come from raw-ish ratios, not from shrunk posteriors: shrinking first would pull
+    every customer toward the workspace average and blur the clusters into one.
+    """
+    signals = stats.observed.sum(axis=1)
+    rich = np.flatnonzero(signals >= MIN_SIGNALS_RICH)
+    k = min(MAX_CLUSTERS, rich.size // 40)
+    if k < 2:
+        return single_cluster(n_segments)
+    rng = np.random.default_rng(seed)
+    if rich.size > MAX_CLUSTER_ROWS:
+        rich = np.sort(rng.choice(rich, MAX_CLUSTER_ROWS, replace=False))
+    obs = circular_smooth(stats.observed[rich])
+    mean = circular_smooth(stats.expected[rich]) * prop[rich, None]
+    x = np.log((obs + RATIO_PSEUDO) / (mean + RATIO_PSEUDO))
+    x -= x.mean(axis=1, keepdims=True)
+    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
+    shapes = normalise(np.exp(km.cluster_centers_))
+    seg = np.where(segment[rich] >= 0, segment[rich], n_segments)
+    counts = np.zeros((n_segments + 1, k))
+    np.add.at(counts, (seg, km.labels_), 1.0)
+    counts[n_segments] = counts.sum(axis=0)  # no segment: the workspace's mix
+    mix = (counts + 1.0) / (counts + 1.0).sum(axis=1, keepdims=True)
+    return RhythmClusters(shapes, mix)
+
+
+def membership(
+    observed: np.ndarray, expected: np.ndarray, prop: np.ndarray, segment: np.ndarray,
+    clusters: RhythmClusters,
+) -> np.ndarray:
+    """Posterior cluster probabilities (n, K): segment mix times the Poisson likelihood."""
+    idx = np.where(segment >= 0, segment, clusters.segment_mix.shape[0] - 1)
+    log_prior = np.log(clusters.segment_mix[idx])
+    loglik = observed @ np.log(clusters.shapes).T - prop[:, None] * (expected @ clusters.shapes.T)
+    z = log_prior + loglik
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def cluster_prior(stats: CustomerStats, prop: np.ndarray, segment: np.ndarray,
+                  clusters: RhythmClusters) -> np.ndarray:
+    """Each customer's prior rhythm: their posterior mix of cluster shapes (n, 24)."""
+    return membership(stats.observed, stats.expected, prop, segment, clusters) @ clusters.shapes

@@ -1,0 +1,135 @@
+"""Fit the send-time model: held-out metrics, then the refit on everything, then per-customer profiles."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.sendtime.clusters import RhythmClusters
+from app.sendtime.data import DAY_S, CustomerData, SendData
+from app.sendtime.hazard import hazard_from_json
+from app.sendtime.metrics import holdout_metrics
+from app.sendtime.profiles import (
+    MIN_SEGMENT_SIGNALS,
+    SOURCE_NAMES,
+    SOURCE_PERSONAL,
+    Profiles,
+    build_profiles,
+    segment_signals,
+)
+from app.sendtime.state import FitState, build_state, training_rows
+from app.sendtime.survival import CoxScorer, ahead_matrix, fit_cox
+
+MODEL_VERSION = "sendtime-cox-rhythm-1"
+COX_SAMPLE = 200_000
+HOLDOUT_FRACTION = 0.2
+MAX_HOLDOUT_DAYS = 14.0
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class FitResult:
+    """What a fit produces: small JSON params, held-out metrics and per-customer profiles."""
+
+    params: dict
+    metrics: dict
+    profiles: Profiles
+
+
+def _curve(cox: CoxScorer, state_hazard_ahead: np.ndarray, prop: float, shape: np.ndarray) -> np.ndarray:
+    shape = shape / shape.mean()
+    log_ahead = np.log(np.maximum(shape @ state_hazard_ahead, 1e-12))[None, :]
+    return cox.hourly(np.array([np.log(prop)]), log_ahead)[0]
+
+
+def _params(state: FitState, cox: CoxScorer, customers: CustomerData, now: float, rows: int) -> dict:
+    """The pooled model as JSON: enough to score a customer who was not in the fit."""
+    ahead = ahead_matrix(state.hazard)
+    seg_signals = segment_signals(state, customers.segment, customers.n_segments)
+    seg_counts = np.bincount(customers.segment[customers.segment >= 0], minlength=customers.n_segments)
+    segments = {}
+    for s in range(customers.n_segments):
+        scores = _curve(cox, ahead, float(state.prop.segment[s]),
+                        state.clusters.segment_mix[s] @ state.clusters.shapes)
+        segments[str(s)] = {"scores": [round(float(v), 5) for v in scores], "best_hour": int(scores.argmax()),
+                            "customers": int(seg_counts[s]), "human_signals": int(seg_signals[s]),
+                            "propensity": round(float(state.prop.segment[s]), 4)}
+    glob = _curve(cox, ahead, 1.0, state.clusters.segment_mix[-1] @ state.clusters.shapes)
+    return {
+        "version": MODEL_VERSION, "fitted_at": now, "rows_used": rows,
+        "default": not bool(state.event.any()),
+        "hazard": state.hazard.to_json(), "cox": cox.to_json(), "clusters": state.clusters.to_json(),
+        "shrinkage": {"propensity_shape": round(state.prop.shape, 4),
+                      "rhythm_shape": round(state.rhythm_shape, 4)},
+        "global": {"scores": [round(float(v), 5) for v in glob], "best_hour": int(glob.argmax())},
+        "segments": segments, "min_segment_signals": MIN_SEGMENT_SIGNALS,
+        "default_offset_h": customers.default_offset_h,
+    }
+
+
+def fit(sends: SendData, customers: CustomerData, now: float, progress: Progress | None = None,
+        seed: int = 0) -> FitResult:
+    """Fit the pooled send-time model and score every customer at every local hour.
+
+    Metrics come from a fit as of a cutoff, scored on the sends after it; the profiles and params
+    come from a second fit on everything up to `now`.
+    """
+    report = progress or (lambda _f, _m: None)
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    past = sends.sent_at < now
+    span_days = float(now - sends.sent_at[past].min()) / DAY_S if past.any() else 0.0
+    cutoff = now - min(MAX_HOLDOUT_DAYS, HOLDOUT_FRACTION * span_days) * DAY_S
+    metrics: dict = {"skipped": "no history"}
+    if span_days > 2.0:
+        report(0.05, "fitting as of the held-out cutoff")
+        held = build_state(sends, customers, cutoff, seed)
+        x, d, e = training_rows(held, customers, COX_SAMPLE, rng)
+        report(0.25, "fitting the held-out Cox model")
+        held_cox = fit_cox(x, d, e)
+        report(0.35, "scoring held-out sends")
+        metrics = holdout_metrics(held, held_cox, sends, customers, now, rng)
+        del held
+    report(0.45, "fitting on all history")
+    state = build_state(sends, customers, now, seed)
+    x, d, e = training_rows(state, customers, COX_SAMPLE, rng)
+    report(0.7, "fitting the Cox model")
+    cox = fit_cox(x, d, e)
+    report(0.85, "scoring customers")
+    profiles = build_profiles(state, cox, customers.segment, customers.n_segments)
+    metrics["rows_used"] = {"sends": len(state.sends), "cox_rows": int(x.shape[0]), "customers": customers.n}
+    metrics["personal_share"] = round(float((profiles.source == SOURCE_PERSONAL).mean()), 4) if customers.n else 0.0
+    metrics["seconds"] = round(time.perf_counter() - started, 2)
+    params = _params(state, cox, customers, now, len(state.sends))
+    report(1.0, "done")
+    return FitResult(params, metrics, profiles)
+
+
+def cold_start_scores(params: dict, segment: int | None) -> tuple[np.ndarray, str]:
+    """24 local-hour scores for a customer absent from the last fit, and where they come from."""
+    if params.get("default", True):
+        return np.asarray(params["global"]["scores"], np.float32), "default"
+    seg = params["segments"].get(str(segment)) if segment is not None and segment >= 0 else None
+    if seg is not None and seg["human_signals"] >= params["min_segment_signals"]:
+        return np.asarray(seg["scores"], np.float32), "segment"
+    return np.asarray(params["global"]["scores"], np.float32), "global"
+
+
+def default_params(default_offset_h: float = 0.0) -> dict:
+    """Params of an untrained workspace (what fit returns on zero sends)."""
+    return fit(SendData.empty(), CustomerData(0, np.zeros(0), np.zeros(0, np.int64), default_offset_h),
+               now=0.0).params
+
+
+def rebuild_parts(params: dict) -> tuple[RhythmClusters, CoxScorer, np.ndarray]:
+    """Clusters, scorer and ahead matrix back from params (for scoring outside a fit)."""
+    return (RhythmClusters.from_json(params["clusters"]), CoxScorer.from_json(params["cox"]),
+            ahead_matrix(hazard_from_json(params["hazard"])))
+
+
+__all__ = ["SOURCE_NAMES", "FitResult", "Profiles", "cold_start_scores", "default_params",
+           "fit", "rebuild_parts"]

@@ -1,0 +1,143 @@
+"""Everything the send-time model knows as of one instant: offsets, hazard, rhythms, features.
+
+Built twice per fit: as of the held-out cutoff (for honest metrics) and as of now (for the
+profiles). Every step is a pooled fit on small tables or a vectorised pass over customers x hours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.sendtime.clusters import RhythmClusters, cluster_prior, fit_clusters, membership
+from app.sendtime.data import (
+    HOURS,
+    CustomerData,
+    SendData,
+    local_hour,
+    local_weekday,
+    observe,
+    recency_weight,
+    signal_delay_h,
+)
+from app.sendtime.hazard import HazardModel, exposure_tables, fit_hazard
+from app.sendtime.rhythm import (
+    CustomerStats,
+    Propensity,
+    customer_propensity,
+    customer_stats,
+    normalise,
+    propensity,
+    rhythm_posterior,
+)
+from app.sendtime.survival import ahead_matrix, design
+from app.sendtime.timezone import infer_offsets, offset_prior
+
+OFFSET_DEFAULT, OFFSET_INFERRED, OFFSET_GIVEN = 0, 1, 2
+
+
+@dataclass
+class FitState:
+    """Model state as of `as_of`; per-send arrays cover the sends made before it."""
+
+    as_of: float
+    hazard: HazardModel
+    clusters: RhythmClusters
+    offset: np.ndarray
+    offset_source: np.ndarray
+    offset_confidence: np.ndarray
+    stats: CustomerStats
+    prop: Propensity
+    rhythm_shape: float
+    log_prop: np.ndarray  # (n,)
+    log_ahead: np.ndarray  # (n, 24)
+    sends: SendData
+    hour: np.ndarray
+    weekday: np.ndarray
+    duration: np.ndarray
+    event: np.ndarray
+    weight: np.ndarray
+
+
+def _resolve_offsets(
+    s: SendData, customers: CustomerData, event: np.ndarray, duration: np.ndarray,
+    hazard: HazardModel, clusters: RhythmClusters,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Given offsets, else inferred from human signals, else the workspace default."""
+    given = np.isfinite(customers.utc_offset_h)
+    offset = np.where(given, customers.utc_offset_h, customers.default_offset_h)
+    source = np.where(given, OFFSET_GIVEN, OFFSET_DEFAULT).astype(np.int8)
+    prior = offset_prior(customers.utc_offset_h[given], customers.default_offset_h)
+    default_idx = int(np.clip(round(customers.default_offset_h), -12, 14)) + 12
+    confidence = np.where(given, 1.0, prior[max(default_idx - 1, 0):default_idx + 2].sum())
+    unknown = np.flatnonzero(~given)
+    if unknown.size and given.any():
+        local = np.full(customers.n, -1, np.int64)
+        local[unknown] = np.arange(unknown.size)
+        mine = np.flatnonzero(local[s.customer] >= 0)
+        guess = infer_offsets(local[s.customer[mine]], s.sent_at[mine],
+                              np.where(event[mine], duration[mine], np.nan), customers.segment[unknown],
+                              hazard, clusters, prior)
+        use = unknown[guess.inferred]
+        offset[use] = guess.offset_h[guess.inferred]
+        source[use] = OFFSET_INFERRED
+        confidence[use] = guess.confidence[guess.inferred]
+    return offset, source, confidence.astype(np.float32)
+
+
+def build_state(sends: SendData, customers: CustomerData, as_of: float, seed: int) -> FitState:
+    """Fit hazard, clusters, offsets, propensities and rhythms on the sends made before `as_of`."""
+    n, seg, n_seg = customers.n, customers.segment, customers.n_segments
+    s = sends.subset(sends.sent_at < as_of)
+    duration, event = observe(signal_delay_h(s), s.sent_at, as_of)
+    weight = recency_weight(s.sent_at, as_of)
+    given = np.isfinite(customers.utc_offset_h)
+    # Until offsets are resolved, learn the pooled model from customers whose clock we know.
+    known = given[s.customer] if given.any() else np.ones(len(s), bool)
+    offset0 = np.where(given, customers.utc_offset_h, customers.default_offset_h)
+    hour0 = local_hour(s.sent_at, offset0[s.customer])
+    hazard = fit_hazard(*exposure_tables(hour0[known], duration[known], event[known], weight[known]))
+    stats0 = customer_stats(n, s.customer[known], hour0[known], duration[known], event[known],
+                            weight[known], hazard)
+    noise = float((weight.astype(np.float64) ** 2).sum() / max(float(weight.sum()), 1e-12))
+    prop0 = propensity(stats0, seg, n_seg, noise)
+    clusters = fit_clusters(stats0, prop0.customer, seg, n_seg, seed)
+    del stats0
+    offset, offset_source, offset_conf = _resolve_offsets(s, customers, event, duration, hazard, clusters)
+    hour = local_hour(s.sent_at, offset[s.customer])
+    stats = customer_stats(n, s.customer, hour, duration, event, weight, hazard)
+    prop = propensity(stats, seg, n_seg, noise)
+    prior = cluster_prior(stats, prop.customer, seg, clusters)
+    phi, shape = rhythm_posterior(stats.observed, stats.expected, prop.customer, prior, noise=noise)
+    log_ahead = np.log(np.maximum(normalise(phi) @ ahead_matrix(hazard), 1e-12))
+    return FitState(as_of, hazard, clusters, offset, offset_source, offset_conf, stats, prop, shape,
+                    np.log(prop.customer), log_ahead, s, hour, local_weekday(s.sent_at, offset[s.customer]),
+                    duration, event, weight)
+
+
+def training_rows(state: FitState, customers: CustomerData, sample_size: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A recency-weighted sample of sends with leave-one-out customer features.
+
+    Each row's propensity and rhythm are recomputed without that send, as they would have been
+    known before it was sent; otherwise the model would learn that a send's own open predicts it.
+    """
+    complete = np.flatnonzero((state.duration >= HOURS) | state.event)
+    w = state.weight[complete].astype(np.float64)
+    rate = min(1.0, sample_size / max(w.sum(), 1e-9))
+    idx = complete[rng.random(complete.size) < np.minimum(1.0, rate * w)]
+    c, h, wi, ev = state.sends.customer[idx], state.hour[idx], state.weight[idx], state.event[idx]
+    rows = np.arange(idx.size)
+    obs = state.stats.observed[c]
+    clock = (h + np.minimum(np.floor(state.duration[idx]).astype(np.int64), HOURS - 1)) % HOURS
+    obs[rows[ev], clock[ev]] -= wi[ev]
+    obs = np.maximum(obs, 0.0)
+    exp = np.maximum(state.stats.expected[c] - wi[:, None] * state.hazard.first_signal_by_clock()[h], 0.0)
+    seg = customers.segment[c]
+    prop = customer_propensity(obs.sum(axis=1), exp.sum(axis=1), seg, state.prop)
+    prior = membership(obs, exp, prop, seg, state.clusters) @ state.clusters.shapes
+    phi, _ = rhythm_posterior(obs, exp, prop, prior, state.rhythm_shape)
+    ahead = (normalise(phi) * ahead_matrix(state.hazard)[:, h].T).sum(axis=1)
+    x = design(np.log(prop), np.log(np.maximum(ahead, 1e-12)), h, state.weekday[idx])
+    return x, state.duration[idx], state.event[idx]
