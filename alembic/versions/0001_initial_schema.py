@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 08:01:04.299645
+Create Date: 2026-11-29 08:17:38.856226
 """
 from collections.abc import Sequence
 
@@ -250,6 +250,8 @@ def upgrade() -> None:
     sa.Column('subject_index', sa.Integer(), nullable=False),
     sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
     sa.Column('propensity', sa.Float(), nullable=False),
+    sa.Column('subject_propensity', sa.Float(), nullable=False),
+    sa.Column('category_propensity', sa.Float(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),

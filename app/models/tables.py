@@ -213,6 +213,8 @@ class Message(SQLModel, table=True):
     subject_index: int = 0
     category: str | None = Field(default=None, max_length=100)
     propensity: float = 1.0
+    subject_propensity: float = 1.0  # marginals of `propensity`, for off-policy evaluation per choice
+    category_propensity: float = 1.0
     status: str = Field(default="planned", max_length=16)
     reason: str | None = None
     attempts: int = 0

@@ -70,16 +70,17 @@ def load_audience(session: Session, workspace_id: str, audience: dict[str, Any])
                 {"ws": workspace_id, "w": json.dumps(where)},
             ))
         else:
-            conds, params = [], {}
+            conds: list[str] = []
+            where_params: dict[str, Any] = {}
             for j, (key, value) in enumerate(where.items()):
                 conds.append(f"json_extract(attributes, :k{j}) = :v{j} AND json_type(attributes, :k{j}) = :t{j}")
-                params[f"k{j}"] = '$."' + key + '"'
-                params[f"v{j}"] = int(value) if isinstance(value, bool) else value
-                params[f"t{j}"] = _json_type(value)
+                where_params[f"k{j}"] = '$."' + key + '"'
+                where_params[f"v{j}"] = int(value) if isinstance(value, bool) else value
+                where_params[f"t{j}"] = _json_type(value)
             rows = list(session.execute(
                 text(f"SELECT {_COLS} FROM customer WHERE workspace_id = :ws AND status = 'subscribed' AND "
                      + " AND ".join(conds) + " ORDER BY id"),
-                {"ws": workspace_id, **params},
+                {"ws": workspace_id, **where_params},
             ))
     return AudienceRows(
         ids=np.array([r[0] for r in rows], dtype=np.int64),

@@ -68,7 +68,7 @@ def campaign_stats(session: Session, camp: Campaign) -> dict[str, Any]:
     agg = dict.fromkeys(("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed",
                          "machine_opens", "bot_clicks"), 0)
     for r in rows:
-        a = {k: int(r[k]) for k in agg}
+        a: dict[str, Any] = {k: int(r[k]) for k in agg}
         for k in agg:
             agg[k] += a[k]
         a["open_rate"] = _rate(a["opened"], a["sent"])

@@ -18,6 +18,8 @@ class ContentChoice:
     category: list[str | None]
     propensity: np.ndarray  # μ(subject, block | customer) under the logging policy, holdout draw included
     explored: np.ndarray
+    subject_propensity: np.ndarray  # μ(subject | customer)
+    category_propensity: np.ndarray  # μ(block | customer)
 
 
 def epsilon_greedy(values: np.ndarray, epsilon: float,
@@ -28,9 +30,9 @@ def epsilon_greedy(values: np.ndarray, epsilon: float,
     """
     n, k = values.shape
     best = np.argmax(values, axis=1)
-    explored = rng.random(n) < epsilon
-    choice = np.where(explored, rng.integers(0, k, size=n), best)
-    return choice, best, explored
+    explored = np.asarray(rng.random(n) < epsilon)
+    choice: np.ndarray = np.where(explored, rng.integers(0, k, size=n), best)
+    return choice, np.asarray(best), explored
 
 
 def policy_prob(choice: np.ndarray, best: np.ndarray, k: int, epsilon: float) -> np.ndarray:
@@ -48,20 +50,19 @@ def choose(s: Session, camp: Campaign, aud: AudienceRows, holdout: np.ndarray,
     n = len(aud)
     eps, h = camp.exploration, camp.holdout_fraction
     blocks = list(camp.content_blocks)
-    subj_values = content_models.subject_values(s, camp, aud)
+    subj_values, cat_values = content_models.values(s, camp, aud, blocks)
     subj, best_s, ex_s = epsilon_greedy(subj_values, eps, rng)
     if blocks:
-        cat_values = content_models.category_values(s, camp, aud, blocks)
         cat, best_c, ex_c = epsilon_greedy(cat_values, eps, rng)
     else:
         cat, best_c, ex_c = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
     subj = np.where(holdout, 0, subj)
     cat = np.where(holdout, 0, cat)
     # π_ε of the action actually taken (the holdout replaced some).
-    p = policy_prob(subj, best_s, subj_values.shape[1], eps)
-    if blocks:
-        p = p * policy_prob(cat, best_c, len(blocks), eps)
+    p_s = policy_prob(subj, best_s, subj_values.shape[1], eps)
+    p_c = policy_prob(cat, best_c, len(blocks), eps) if blocks else np.ones(n)
     # The logging policy is a mixture: with probability h the baseline (0, 0), else the ε-greedy policy.
-    propensity = h * ((subj == 0) & (cat == 0)) + (1 - h) * p
+    propensity = h * ((subj == 0) & (cat == 0)) + (1 - h) * p_s * p_c
     categories = [blocks[int(c)] if blocks else None for c in cat]
-    return ContentChoice(subj, categories, propensity, (ex_s | ex_c) & ~holdout)
+    return ContentChoice(subj, categories, propensity, (ex_s | ex_c) & ~holdout,
+                         h * (subj == 0) + (1 - h) * p_s, h * (cat == 0) + (1 - h) * p_c)

@@ -1,21 +1,79 @@
-"""Fill the demo workspace with simulated customers and history."""
+"""Fill the demo workspace: simulated customers and history, fitted models, one campaign sending via outbox."""
 
 from __future__ import annotations
 
-from sqlmodel import Session
+import datetime as dt
+import logging
+
+import numpy as np
 
 from app.core.db import session_scope
+from app.core.queue import enqueue
+from app.models.campaign_schemas import CampaignCreate
 from app.models.schemas import EspConnectionIn
-from app.services import esp_config
+from app.services import campaigns, esp_config, fitting, launch
+from app.services.customers import validate_rows, write_rows
+from app.services.history import HistoryWriter
+
+log = logging.getLogger("sendwise.demo")
+SUBJECTS = ("{{ customer.attributes.first_name }}, your weekend picks", "Last chance: 30% off everything",
+            "New arrivals are in", "Did you see this?")
+CATEGORIES = ("outdoor", "fashion", "home")
 
 
-def seed_demo(workspace_id: str) -> None:
-    """Connect the outbox ESP (more data arrives as the models land)."""
+def seed_demo(workspace_id: str, n_customers: int = 2000, seed: int = 7) -> None:
+    """Write a simulated world into the workspace, fit its models and launch a campaign."""
+    from app.simulate import make_world
+
+    world = make_world(seed, n_customers)
+    shift = dt.datetime.now(dt.UTC).timestamp() - world.now  # the world's "now" becomes today
     with session_scope() as s:
-        _connect_outbox(s, workspace_id)
-
-
-def _connect_outbox(s: Session, workspace_id: str) -> None:
-    esp_config.put_connection(
-        s, workspace_id, EspConnectionIn(provider="outbox", from_email="news@demo.example", from_name="Demo shop")
-    )
+        esp_config.put_connection(s, workspace_id, EspConnectionIn(
+            provider="outbox", from_email="news@demo.example", from_name="Demo shop"))
+        # The simulator's .test addresses are refused by email validation (a reserved TLD).
+        rows = [{"external_id": r.external_id, "email": r.email.replace("@example.test", "@demo.example.com"),
+                 "timezone": r.timezone if isinstance(r.timezone, str) else None,
+                 "attributes": {"first_name": r.first_name, **({"segment": r.segment} if r.segment else {})}}
+                for r in world.customer_rows.itertuples()]
+        good, errors = validate_rows(rows)
+        if errors:
+            log.warning("demo customers refused: %d (first: %s)", len(errors), errors[0]["error"])
+        write_rows(s, workspace_id, good)
+        s.commit()
+        rng = np.random.default_rng(seed)
+        hist = world.history
+        writer = HistoryWriter(s, workspace_id)
+        subj = rng.integers(0, len(SUBJECTS), len(hist))
+        cat = rng.integers(0, len(CATEGORIES), len(hist))
+        for i, h in enumerate(hist.itertuples()):
+            opened = h.opened_at if np.isfinite(h.opened_at) else None
+            clicked = h.human_clicked_at if np.isfinite(h.human_clicked_at) else None
+            writer.add(i + 1, {
+                "external_id": h.external_id, "sent_at": h.sent_at + shift,
+                "opened_at": opened + shift if opened is not None else None,
+                "clicked_at": clicked + shift if clicked is not None else None,
+                "machine_open": bool(h.open_is_machine), "subject": SUBJECTS[subj[i]].replace(
+                    "{{ customer.attributes.first_name }}", "Alex"), "category": CATEGORIES[cat[i]],
+            })
+        writer.flush()
+    fitting.fit_workspace(workspace_id)
+    now = dt.datetime.now(dt.UTC)
+    body = CampaignCreate.model_validate({
+        "name": "Winter sale (demo)", "subject_variants": list(SUBJECTS[:3]),
+        "template_html": "<h1>Hello {{ customer.attributes.first_name }}</h1>{{ content }}"
+                         '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>',
+        "template_text": "Hello {{ customer.attributes.first_name }}\n\nUnsubscribe: {{ unsubscribe_url }}",
+        "content_blocks": {"outdoor": "<p>Tents and boots</p>", "fashion": "<p>Coats and scarves</p>",
+                           "home": "<p>Blankets and candles</p>"},
+        "audience": {"all": True},
+        "window": {"start": now.isoformat(), "end": (now + dt.timedelta(hours=24)).isoformat()},
+        "strategy": "optimal", "quiet_hours": {"start": 22, "end": 7},
+        "holdout_fraction": 0.1, "exploration": 0.05,
+    })
+    with session_scope() as s:
+        camp = campaigns.create_campaign(s, workspace_id, body)
+        launch.launch(s, workspace_id, camp.id)
+    try:
+        enqueue("sendwise.models.simulate", workspace_id)
+    except Exception:  # noqa: BLE001 - the Models page just shows no simulation yet
+        log.warning("could not enqueue the demo simulation")

@@ -178,18 +178,22 @@ def reconcile(stale_after: float = 600.0) -> dict[str, int]:
             .where(col(Message.status) == "sending", col(Message.attempted_at).is_(None),
                    col(Message.claimed_at) < cutoff)
             .values(status="planned")
-        ).rowcount
+        )
         seen = s.execute(text(
             "UPDATE message SET status = 'sent', sent_at = COALESCE(sent_at, attempted_at), reason = NULL "
             "WHERE status = 'sending' AND attempted_at < :cut AND EXISTS "
             "(SELECT 1 FROM event e WHERE e.message_id = message.id)"
-        ), {"cut": cutoff}).rowcount
+        ), {"cut": cutoff})
         unknown = s.execute(
             update(Message)
             .where(col(Message.status) == "sending", col(Message.attempted_at) < cutoff)
             .values(status="failed",
                     reason="interrupted during the ESP call and no ESP event confirmed it; not resent")
-        ).rowcount
+        )
         s.commit()
     finish_campaigns()
-    return {"requeued": back or 0, "confirmed": seen or 0, "unknown": unknown or 0}
+    return {"requeued": _count(back), "confirmed": _count(seen), "unknown": _count(unknown)}
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

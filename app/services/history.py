@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlmodel import Session, col, select
 
@@ -174,7 +174,8 @@ class HistoryWriter:
         if emails:
             by_email = dict(self.s.execute(select(Customer.email, Customer.id).where(
                 Customer.workspace_id == self.ws, col(Customer.email).in_(emails))).all())
-        sends, deltas = [], {}
+        sends: list[tuple[Any, ...]] = []
+        deltas: dict[int, stats.StatsDelta] = {}
         for line, r in rows:
             cid = by_ext.get(r["external_id"]) if r["external_id"] else by_email.get(r["email"])
             if cid is None:
@@ -198,7 +199,7 @@ class HistoryWriter:
             self.progress(len(rows))
 
 
-def import_file(session: Session, workspace_id: str, raw: io.BufferedIOBase, fmt: str,
+def import_file(session: Session, workspace_id: str, raw: BinaryIO, fmt: str,
                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Import a history file (CLI): fmt is "csv" or "ndjson"."""
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")

@@ -167,7 +167,9 @@ def _apply(s: Session, workspace_id: str,
            fresh: list[tuple[NormalizedEvent, bool, int | None, tuple[int, str | None] | None]]) -> None:
     """Training rows, statistics and suppression from newly stored events."""
     deltas: dict[int, stats.StatsDelta] = {}
-    opens, machine, clicks = [], [], []
+    opens: list[dict[str, Any]] = []
+    machine: list[dict[str, Any]] = []
+    clicks: list[dict[str, Any]] = []
     suppress: dict[int, str] = {}
     for ev, human, cust_id, msg in fresh:
         t = to_db_time(ev.timestamp)
@@ -193,7 +195,8 @@ def _apply(s: Session, workspace_id: str,
                   [{"m": o["m"]} for o in machine if o["m"]] or [{"m": ""}])
     if clicks:
         s.execute(text("UPDATE send SET clicked_at = :t WHERE message_id = :m AND "
-                       "(clicked_at IS NULL OR clicked_at > :t)"), [c for c in clicks if c["m"]] or [{"m": "", "t": None}])
+                       "(clicked_at IS NULL OR clicked_at > :t)"),
+                  [c for c in clicks if c["m"]] or [{"m": "", "t": None}])
     stats.apply(s, workspace_id, deltas)
     for cust_id, status in suppress.items():
         # Suppression is immediate; it never downgrades (a complaint stays a complaint).

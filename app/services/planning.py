@@ -22,7 +22,7 @@ from app.services.sendtime_profiles import hour_scores
 
 log = logging.getLogger("sendwise.planning")
 COLUMNS = ("id", "workspace_id", "campaign_id", "customer_id", "arm", "scheduled_at", "subject_index", "category",
-           "propensity", "status", "reason", "attempts")
+           "propensity", "subject_propensity", "category_propensity", "status", "reason", "attempts")
 
 
 def plan_campaign(campaign_id: str, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
@@ -87,7 +87,8 @@ def build_plan(s: Session, camp: Campaign, ws: Workspace, aud: AudienceRows) -> 
         arm = "holdout" if holdout[i] else ("explore" if explore_hour[i] or content.explored[i] else "personalized")
         at = now if np.isnan(chosen[i]) else dt.datetime.fromtimestamp(float(chosen[i]), dt.UTC).replace(tzinfo=None)
         rows.append((new_id(), ws_id, cid, int(aud.ids[i]), arm, at, int(content.subject_index[i]),
-                     content.category[i], float(content.propensity[i]), status, reason, 0))
+                     content.category[i], float(content.propensity[i]), float(content.subject_propensity[i]),
+                     float(content.category_propensity[i]), status, reason, 0))
     return rows
 
 

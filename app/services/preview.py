@@ -41,10 +41,10 @@ def preview(session: Session, workspace_id: str, campaign_id: str, external_id: 
         no = np.zeros(1, dtype=bool)
         secs = choose_instants(camp, start, end, [tz], scores, no, no, np.random.default_rng(0))
         at = None if np.isnan(secs[0]) else dt.datetime.fromtimestamp(float(secs[0]), dt.UTC)
-        subject_index = int(np.argmax(content_models.subject_values(session, camp, aud)[0]))
         blocks = list(camp.content_blocks)
-        category = blocks[int(np.argmax(content_models.category_values(session, camp, aud, blocks)[0]))] \
-            if blocks else None
+        subj_values, cat_values = content_models.values(session, camp, aud, blocks)
+        subject_index = int(np.argmax(subj_values[0]))
+        category = blocks[int(np.argmax(cat_values[0]))] if blocks else None
         reason = _reason(camp.strategy, "personalized", st, tz, at, cust.status, None)
         mid = "0" * 32
     subject, html, text = compiled_for(camp).render(customer_context(cust), subject_index, category,

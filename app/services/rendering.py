@@ -28,7 +28,7 @@ def text_env() -> SandboxedEnvironment:
 def _unsafe_node(tree: nodes.Template) -> nodes.Node | None:
     """The first attribute or item access to a private/dunder name: the start of every known SSTI chain."""
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        name = node.attr if isinstance(node, nodes.Getattr) else getattr(getattr(node, "arg", None), "value", None)
         if isinstance(name, str) and name.startswith("_"):
             return node
     for node in tree.find_all(nodes.Name):

@@ -1,4 +1,4 @@
-"""Reading and writing customers' send-time profiles (the per-customer output of a fit)."""
+"""Reading customers' send-time profiles (the per-customer output of a fit) and cold starts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 from sqlmodel import Session, col, select
 
 from app.models import Customer, CustomerProfile
+from app.sendtime import OFFSET_SOURCE_NAMES, cold_start_scores, explain
 from app.services.audience import AudienceRows
 
 
@@ -17,38 +18,36 @@ def decode_scores(blob: bytes) -> np.ndarray:
 
 def profile_view(prof: CustomerProfile) -> dict[str, Any]:
     """The contract's `send_time` object from a stored profile."""
-    from app.sendtime import explain_profile
-
     scores = decode_scores(prof.scores)
     return {
         "best_hour_local": int(prof.best_hour),
         "hourly_scores": [round(float(s), 4) for s in scores],
         "confidence": round(float(prof.confidence), 3),
         "source": prof.source,
-        "explanation": explain_profile(
-            source=prof.source,
-            best_hour=int(prof.best_hour),
-            human_opens=int(prof.human_opens),
-            peak_start=int(prof.peak_start),
-            peak_end=int(prof.peak_end),
-        ),
+        "explanation": explain(best_hour=int(prof.best_hour), source=prof.source, human_opens=int(prof.human_opens),
+                               peak_start=int(prof.peak_start), peak_end=int(prof.peak_end),
+                               offset_source=OFFSET_SOURCE_NAMES.index(prof.offset_source)
+                               if prof.offset_source in OFFSET_SOURCE_NAMES else 0),
     }
+
+
+def segment_index(params: dict[str, Any], segment: Any) -> int | None:
+    names = params.get("segment_names") or []
+    return names.index(str(segment)) if segment is not None and str(segment) in names else None
 
 
 def cold_start_view(params: dict[str, Any], customer: Customer) -> dict[str, Any]:
     """A customer absent from the last fit: the segment's or the workspace's curve."""
-    from app.sendtime import cold_start_scores, explain_profile
-
     segment = (customer.attributes or {}).get("segment")
-    scores, source = cold_start_scores(params, str(segment) if segment is not None else None)
+    scores, source = cold_start_scores(params, segment_index(params, segment))
     best = int(np.argmax(scores))
     return {
         "best_hour_local": best,
         "hourly_scores": [round(float(s), 4) for s in scores],
-        "confidence": 0.0 if source == "default" else 0.2,
+        "confidence": 0.0,
         "source": source,
-        "explanation": explain_profile(source=source, best_hour=best, human_opens=0, peak_start=-1, peak_end=-1,
-                                       segment=str(segment) if segment is not None else None),
+        "explanation": explain(best_hour=best, source=source, segment_name=str(segment) if segment else None,
+                               has_history=False),
     }
 
 
@@ -62,10 +61,9 @@ def hour_scores(session: Session, workspace_id: str, aud: AudienceRows) -> np.nd
     pos = {int(c): i for i, c in enumerate(aud.ids)}
     ids = [int(c) for c in aud.ids]
     for k in range(0, n, 10_000):
-        chunk = ids[k:k + 10_000]
         rows = session.execute(
             select(CustomerProfile.customer_id, CustomerProfile.scores)
-            .where(col(CustomerProfile.customer_id).in_(chunk))
+            .where(col(CustomerProfile.customer_id).in_(ids[k:k + 10_000]))
         ).all()
         for cid, blob in rows:
             i = pos[int(cid)]
@@ -77,13 +75,10 @@ def hour_scores(session: Session, workspace_id: str, aud: AudienceRows) -> np.nd
     if model is None:
         out[~have] = np.asarray(default_curve(), dtype=np.float32)
         return out
-    from app.sendtime import cold_start_scores
-
-    cache: dict[str | None, np.ndarray] = {}
-    for i in np.flatnonzero(~have):
-        seg = aud.attributes[i].get("segment")
-        key = str(seg) if seg is not None else None
-        if key not in cache:
-            cache[key] = np.asarray(cold_start_scores(model.params, key)[0], dtype=np.float32)
-        out[i] = cache[key]
+    cache: dict[int | None, np.ndarray] = {}
+    for i in (int(x) for x in np.flatnonzero(~have)):
+        seg = segment_index(model.params, aud.attributes[i].get("segment"))
+        if seg not in cache:
+            cache[seg] = np.asarray(cold_start_scores(model.params, seg)[0], dtype=np.float32)
+        out[i] = cache[seg]
     return out

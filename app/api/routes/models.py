@@ -1,0 +1,22 @@
+"""Models: start a fit, list the current versions with their held-out metrics."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.api.deps import SessionDep, WorkspaceDep
+from app.services import models_view
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+@router.post("/fit", status_code=202)
+def fit(ws: WorkspaceDep, session: SessionDep) -> JSONResponse:
+    """Fit the send-time and propensity models in the background; follow `GET /v1/jobs/{job_id}`."""
+    job = models_view.start_fit(session, ws.id)
+    return JSONResponse({"job_id": job.id}, status_code=202)
+
+
+@router.get("")
+def current(ws: WorkspaceDep, session: SessionDep) -> dict:
+    """The current models: version, fitted_at, rows used and held-out metrics beside baselines."""
+    return models_view.current_models(session, ws.id)
