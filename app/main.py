@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 
 from app.api import errors
-from app.api.routes import campaigns, customers, dashboard, esp, history, jobs, ops, unsubscribe, webhooks
+from app.api.routes import campaigns, customers, dashboard, esp, history, jobs, models, ops, unsubscribe, webhooks
 from app.core.config import get_settings
 from app.core.logging import setup_logging
 from app.services.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -24,7 +24,7 @@ def create_app() -> FastAPI:
         description="Email send-time and content personalization.",
     )
     errors.install(app)
-    for module in (ops, esp, customers, history, campaigns, jobs, webhooks, unsubscribe, dashboard):
+    for module in (ops, esp, customers, history, models, campaigns, jobs, webhooks, unsubscribe, dashboard):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -24,5 +24,9 @@ def test_metrics_prometheus_text(client, auth):
 def test_openapi_lists_contract_paths(client):
     paths = client.get("/openapi.json").json()["paths"]
     for p in ["/v1/esp", "/v1/customers/batch", "/v1/customers/{external_id}",
-              "/v1/customers/{external_id}/export", "/v1/jobs/{job_id}", "/healthz", "/metrics"]:
+              "/v1/customers/{external_id}/export", "/v1/jobs/{job_id}", "/healthz", "/metrics", "/v1/history",
+              "/v1/models", "/v1/models/fit", "/v1/campaigns", "/v1/campaigns/{campaign_id}",
+              "/v1/campaigns/{campaign_id}/launch", "/v1/campaigns/{campaign_id}/cancel",
+              "/v1/campaigns/{campaign_id}/preview", "/v1/campaigns/{campaign_id}/messages",
+              "/v1/webhooks/{provider}/{workspace_id}", "/u/{token}"]:
         assert p in paths

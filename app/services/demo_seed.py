@@ -21,7 +21,8 @@ SUBJECTS = ("{{ customer.attributes.first_name }}, your weekend picks", "Last ch
 CATEGORIES = ("outdoor", "fashion", "home")
 
 
-def seed_demo(workspace_id: str, n_customers: int = 2000, seed: int = 7) -> None:
+def seed_demo(workspace_id: str, n_customers: int = 2000, seed: int = 7, fit: bool = True,
+              campaign: bool = True) -> None:
     """Write a simulated world into the workspace, fit its models and launch a campaign."""
     from app.simulate import make_world
 
@@ -56,7 +57,13 @@ def seed_demo(workspace_id: str, n_customers: int = 2000, seed: int = 7) -> None
                     "{{ customer.attributes.first_name }}", "Alex"), "category": CATEGORIES[cat[i]],
             })
         writer.flush()
-    fitting.fit_workspace(workspace_id)
+    if fit:
+        fitting.fit_workspace(workspace_id)
+    if campaign:
+        _launch_demo_campaign(workspace_id)
+
+
+def _launch_demo_campaign(workspace_id: str) -> None:
     now = dt.datetime.now(dt.UTC)
     body = CampaignCreate.model_validate({
         "name": "Winter sale (demo)", "subject_variants": list(SUBJECTS[:3]),

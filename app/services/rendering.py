@@ -31,6 +31,10 @@ def _unsafe_node(tree: nodes.Template) -> nodes.Node | None:
         name = node.attr if isinstance(node, nodes.Getattr) else getattr(getattr(node, "arg", None), "value", None)
         if isinstance(name, str) and name.startswith("_"):
             return node
+    for node in tree.find_all(nodes.Const):
+        # A dunder string anywhere in an expression feeds attr()/map(attribute=…) style lookups.
+        if isinstance(node.value, str) and node.value.startswith("__"):
+            return node
     for node in tree.find_all(nodes.Name):
         if node.name.startswith("_") or node.name in {"self", "lipsum", "cycler", "joiner"}:
             return node
