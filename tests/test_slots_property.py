@@ -13,7 +13,8 @@ from app.services import slots
 from app.services.planning import choose_instants
 
 ZONES = ["UTC", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Adelaide", "Australia/Lord_Howe", "America/St_Johns",
-         "America/New_York", "Europe/Berlin", "Pacific/Chatham", "America/Sao_Paulo", "Asia/Tokyo", "Pacific/Kiritimati"]
+         "America/New_York", "Europe/Berlin", "Pacific/Chatham", "America/Sao_Paulo", "Asia/Tokyo",
+         "Pacific/Kiritimati"]
 # Windows around DST changes in both hemispheres are drawn often.
 starts = st.one_of(
     st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 12, 31)),

@@ -83,7 +83,8 @@ def test_signed_batch_is_ingested_once_and_classified(client, auth, workspace, s
     types = {(e["type"], e["human"]) for e in export["events"]}
     assert ("opened", False) in types and ("clicked", False) in types
     with session_scope() as s:
-        st = s.exec(select(CustomerStats).join_from(CustomerStats, Event, CustomerStats.customer_id == Event.customer_id)
+        st = s.exec(select(CustomerStats)
+                    .join_from(CustomerStats, Event, CustomerStats.customer_id == Event.customer_id)
                     .where(Event.workspace_id == workspace[0], Event.type == "opened", Event.human)).first()
         assert st is not None and st.human_opens == 1 and st.machine_opens == 0
 
