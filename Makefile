@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/sendwise up
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check app tasks tests celery_config.py
 	$(BIN)/mypy app tasks celery_config.py
 	$(BIN)/pytest -q -p no:cacheprovider
@@ -26,3 +26,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+# The dashboard's browser tests drive Debian's Chromium (never a downloaded browser build).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed: the browser test will be skipped"

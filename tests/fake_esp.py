@@ -37,6 +37,11 @@ class FakeESP:
                 with me.lock:
                     me.call_times.append(time.time())
                     answer = me.script.pop(0) if me.script else None
+                accepted = answer is None or answer[0] < 300
+                data = json.loads(body) if body and accepted else {}
+                if accepted:  # recorded on arrival: a client killed while waiting was still "sent"
+                    with me.lock:
+                        me.requests.append({"path": self.path, "headers": dict(self.headers), "json": data})
                 if me.delay:
                     time.sleep(me.delay)
                 if answer is not None and answer[0] >= 300:
@@ -48,9 +53,6 @@ class FakeESP:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                data = json.loads(body) if body else {}
-                with me.lock:
-                    me.requests.append({"path": self.path, "headers": dict(self.headers), "json": data})
                 if self.path.startswith("/email/batch"):
                     out = json.dumps([{"ErrorCode": 0, "MessageID": f"pm-{i}", "Message": "OK"}
                                       for i, _ in enumerate(data)]).encode()
@@ -58,7 +60,7 @@ class FakeESP:
                 else:
                     out = b""
                     self.send_response(202)
-                    self.send_header("X-Message-Id", f"fake{len(me.requests)}")
+                    self.send_header("X-Message-Id", f"fake{len(me.call_times)}")
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
                 self.wfile.write(out)

@@ -45,3 +45,10 @@ def json_col(nullable: bool = True) -> Any:
 
 def ts_col(nullable: bool = True, index: bool = False) -> Any:
     return Column(DateTime(timezone=False), nullable=nullable, index=index)
+
+
+def as_utc(value: dt.datetime | str) -> dt.datetime:
+    """A timestamp from a raw SQL query as aware UTC: SQLite hands back text, PostgreSQL a naive datetime."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

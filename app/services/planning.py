@@ -15,7 +15,7 @@ from sqlmodel import Session, col
 from app.core.bulk import bulk_insert
 from app.core.db import session_scope
 from app.models import Campaign, Message, Workspace
-from app.models.base import from_db_time, new_id, utcnow
+from app.models.base import as_utc, from_db_time, new_id, utcnow
 from app.services import content_choice, slots
 from app.services.audience import AudienceRows, load_audience
 from app.services.sendtime_profiles import hour_scores
@@ -145,7 +145,7 @@ def _frequency_capped(s: Session, camp: Campaign, ids: np.ndarray, chosen: np.nd
         i = pos.get(int(cust))
         if i is None or np.isnan(chosen[i]):
             continue
-        other = when.replace(tzinfo=dt.UTC).timestamp()
+        other = as_utc(when).timestamp()
         if abs(chosen[i] - other) < cap:
             capped[i] = True
     return capped

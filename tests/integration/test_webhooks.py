@@ -68,9 +68,12 @@ def test_signed_batch_is_ingested_once_and_classified(client, auth, workspace, s
     # The ESP retries the same batch: stored once.
     assert _post(client, sg, batch).status_code == 200
     time.sleep(2)
-    with session_scope() as s:
-        wait_for(lambda: s.exec(select(func.count()).select_from(WebhookInbox).where(
-            WebhookInbox.workspace_id == workspace[0], WebhookInbox.processed_at.is_(None))).one() == 0, timeout=30)
+    def unprocessed() -> int:
+        with session_scope() as s:  # a fresh session per poll: never hold SQLite's lock while waiting
+            return s.exec(select(func.count()).select_from(WebhookInbox).where(
+                WebhookInbox.workspace_id == workspace[0], WebhookInbox.processed_at.is_(None))).one()
+
+    wait_for(lambda: unprocessed() == 0, timeout=30)
     evs = {(e.type, e.raw.get("email")): e for e in _events(workspace[0])}
     assert len(_events(workspace[0])) == 5
     assert evs[("opened", "w0@example.com")].human is True

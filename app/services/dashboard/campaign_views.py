@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from app.core.db import is_postgres
-from app.models import Campaign, Customer, Message, Workspace
+from app.models import Campaign, Customer, Job, Message, Workspace
 from app.services import campaign_stats, campaigns, launch, preview, slots
 from app.services.customers import get_customer
 from app.services.dashboard import charts
@@ -66,6 +66,17 @@ def local_hour_counts(session: Session, camp: Campaign, default_tz: str) -> tupl
     return sent, pending
 
 
+def planning_error(session: Session, camp: Campaign) -> str | None:
+    """The error of the campaign's last planning job if it failed (the sweep retries it)."""
+    if camp.status != "planning":
+        return None
+    job = session.exec(
+        select(Job).where(Job.workspace_id == camp.workspace_id, Job.kind == f"plan_campaign:{camp.id}")
+        .order_by(col(Job.created_at).desc())
+    ).first()
+    return (job.error or "unknown error") if job is not None and job.status == "failed" else None
+
+
 def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str, Any]:
     """Everything the campaign page shows; NotFound for another workspace's campaign."""
     camp = campaigns.get_campaign(session, ws.id, campaign_id)
@@ -90,6 +101,7 @@ def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str
         "bot_clicks": stats["bot_clicks"],
         "progress": {"done": done, "total": total, "share": done / total if total else 0.0},
         "refresh": LIVE.get(camp.status),
+        "planning_error": planning_error(session, camp),
         "hours": [{"hour": h, "sent": sent[h], "pending": pending[h]} for h in range(24)],
         "hour_chart": charts.hour_bars(
             [charts.Series(sent, "bar sent", "sent"), charts.Series(pending, "bar pending", "scheduled")],

@@ -47,8 +47,8 @@ def _svg_open(width: int, height: int, title: str, desc: str, css: str) -> list[
 def hour_bars(series: Sequence[Series], *, title: str, desc: str, unit: str = "emails", percent: bool = False,
               highlight: int | None = None, shaded: Sequence[bool] | None = None) -> Markup:
     """A 24-bar chart over local hours 00–23, layers stacked; `highlight` outlines one hour, `shaded` greys some."""
-    width, height = 720, 250
-    left, right, top, bottom = 52, 10, 14, 34
+    width, height = 600, 240
+    left, right, top, bottom = 46, 8, 14, 36
     pw, ph = width - left - right, height - top - bottom
     totals = [sum(float(s.values[h]) for s in series) for h in range(24)]
     peak = max(totals) if totals else 0.0
@@ -107,8 +107,8 @@ def _fmt_value(v: float, percent: bool) -> str:
 
 def funnel(steps: Sequence[tuple[str, int]], *, title: str) -> Markup:
     """Horizontal bars, one per step, each with its count and share of the first step."""
-    width, row = 720, 40
-    label_w, num_w = 110, 150
+    width, row = 600, 40
+    label_w, num_w = 96, 118
     height = row * len(steps) + 8
     first = steps[0][1] if steps else 0
     top_val = max((n for _, n in steps), default=0) or 1
@@ -132,11 +132,12 @@ def funnel(steps: Sequence[tuple[str, int]], *, title: str) -> Markup:
 def interval(rows: Sequence[tuple[str, float | None, tuple[float, float] | None]], *, title: str) -> Markup:
     """Differences with their 95% intervals on one axis around zero (percentage points)."""
     width, row = 720, 46
-    label_w, num_w = 110, 210
+    label_w, num_w = 104, 250
     height = row * len(rows) + 30
     known = [r for r in rows if r[1] is not None and r[2] is not None]
     span = max([abs(v) for _, _, ci in known if ci for v in ci] + [0.01])
-    span = nice_step(span, 2) * math.ceil(span / nice_step(span, 2))
+    mag = 10 ** math.floor(math.log10(span))
+    span = math.ceil(span / mag * (1 - 1e-9)) * mag  # one significant digit, rounded up: ±0.6 for 0.524
     plot_w = width - label_w - num_w
     def xpos(v: float) -> float:
         return label_w + (v + span) / (2 * span) * plot_w

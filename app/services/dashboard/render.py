@@ -14,7 +14,8 @@ from app.models.base import from_db_time
 from app.services.dashboard.other_views import fmt
 
 STATIC_DIR = PROJECT_ROOT / "app" / "static"
-ASSETS = {"dashboard.css": "text/css; charset=utf-8", "dashboard.js": "text/javascript; charset=utf-8"}
+ASSETS = {"dashboard.css": "text/css; charset=utf-8", "dashboard.js": "text/javascript; charset=utf-8",
+          "favicon.svg": "image/svg+xml"}
 # Inline styles and remote images are allowed only so the sandboxed email preview looks like the email.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
