@@ -105,3 +105,16 @@ def test_4xx_fails_with_the_esps_reason(client, auth):
                    for m in items)
     finally:
         fake.close()
+
+
+def test_frequency_cap_suppresses_a_second_email_within_the_cap(client, auth, esp):
+    add_customers(client, auth, 5, prefix="q")
+    _connect(client, auth, esp)
+    first = launch_and_plan(client, auth, campaign_body(frequency_cap_hours=16))
+    drive(client, auth, first)
+    second = launch_and_plan(client, auth, campaign_body(name="again", frequency_cap_hours=16))
+    st = drive(client, auth, second)
+    assert st["counts"]["suppressed"] == 5 and st["counts"]["sent"] == 0
+    items = client.get(f"/v1/campaigns/{second}/messages", headers=auth).json()["items"]
+    assert all("frequency cap" in m["reason"] for m in items)
+    assert max(esp.counts().values()) == 1
