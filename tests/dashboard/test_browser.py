@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from app.core.db import session_scope
-from app.models import ModelVersion
 from app.models.schemas import EspConnectionIn
 from app.services import esp_config
 from tests.dashboard.helpers import add_engagement, make_workspace, planned_campaign
@@ -98,30 +97,14 @@ def _seed() -> tuple[str, str, str]:
 
 
 def _seed_model_rows(ws_id: str) -> None:
-    """Model-version rows with metrics to lay out. Their params are placeholders, so they are added only after
-    the steps that score customers (preview, planning, the customer page)."""
+    """Real models: a simulated history written into the workspace and fitted, plus a small simulation report."""
+    from app.services.demo_seed import seed_demo
+    from app.services.simulation_store import store_report
+    from app.simulate.sendtime_eval import run_simulation
+
+    seed_demo(ws_id, n_customers=400, seed=5, fit=True, campaign=False)
     with session_scope() as s:
-        s.add(ModelVersion(workspace_id=ws_id, kind="sendtime", version=3, rows_used=184_220, metrics={
-            "heldout_open_within_24h": {
-                "sendwise": {"rate": 0.274, "auc": 0.712, "log_loss": 0.409},
-                "window_start": {"rate": 0.211, "auc": 0.5, "log_loss": 0.455},
-                "best_global_hour": {"rate": 0.238, "auc": 0.61, "log_loss": 0.431},
-                "most_frequent_open_hour": {"rate": 0.252, "auc": 0.65, "log_loss": 0.424},
-            },
-            "customers": 60, "pooled_concordance": 0.664, "shrinkage": {"personal": 0.41, "segment": 0.37,
-                                                                         "global": 0.22}}))
-        s.add(ModelVersion(workspace_id=ws_id, kind="subject", version=2, rows_used=92_000, metrics={
-            "heldout": {"model": {"auc": 0.683, "log_loss": 0.512, "ece": 0.014},
-                        "base_rate": {"auc": 0.5, "log_loss": 0.561, "ece": 0.0}}}))
-        s.add(ModelVersion(workspace_id=ws_id, kind="simulation", version=1, metrics={
-            "seeds": [1, 2, 3], "customers": 20000,
-            "table": ("policy                      open rate   vs window start\n"
-                      "oracle (knows the truth)      0.312        +0.098\n"
-                      "sendwise                      0.281        +0.067\n"
-                      "most frequent open hour       0.259        +0.045\n"
-                      "best global hour              0.243        +0.029\n"
-                      "window start                  0.214         0.000")}))
-        s.commit()
+        store_report(s, ws_id, run_simulation((1,), 1500, scenarios={"default": {}}))
 
 
 def test_sign_in_fix_template_preview_launch_and_see_charts(server, celery_worker_proc):
