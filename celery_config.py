@@ -63,6 +63,11 @@ beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 120},
     },
+    "demo-readers": {
+        "task": "sendwise.demo.engage",
+        "schedule": 20.0,
+        "options": {"expires": 40},
+    },
     "nightly-refit": {
         "task": "sendwise.models.refit_all",
         "schedule": crontab(hour=_settings.REFIT_CRON_HOUR, minute=0),

@@ -12,6 +12,8 @@ from app.models import Workspace
 from app.services.workspaces import create_workspace
 
 DEMO_NAME = "Demo shop"
+DEMO_SEED = 7
+DEMO_CUSTOMERS = 2000
 
 
 def ensure_demo() -> dict[str, Any] | None:
@@ -30,5 +32,14 @@ def ensure_demo() -> dict[str, Any] | None:
     key_file.chmod(0o600)
     from app.services.demo_seed import seed_demo
 
-    seed_demo(ws.id)
+    seed_demo(ws.id, n_customers=DEMO_CUSTOMERS, seed=DEMO_SEED)
     return {"workspace_id": ws.id, "api_key": key}
+
+
+def demo_workspace_id() -> str | None:
+    """The demo workspace's id in a development database, else None."""
+    if get_settings().ENV == "production":
+        return None
+    with session_scope() as s:
+        ws = s.exec(select(Workspace).where(Workspace.name == DEMO_NAME)).first()
+        return ws.id if ws else None
