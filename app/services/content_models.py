@@ -10,6 +10,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
+from app.core.bulk import int_array_literal
+from app.core.db import is_postgres
 from app.models import Campaign
 from app.models.base import utcnow
 from app.propensity import FIRST_NAME_TOKEN, FittedModel
@@ -41,13 +43,20 @@ def contexts(s: Session, aud: AudienceRows) -> pd.DataFrame:
     pos = {int(c): i for i, c in enumerate(aud.ids)}
     now = utcnow()
     ids = [int(c) for c in aud.ids]
-    for k in range(0, n, 10_000):
-        chunk = ids[k:k + 10_000]
-        marks = ", ".join(str(c) for c in chunk)  # integers from our own query: safe to inline
-        for cid, sn, op, cl, cats, le in s.execute(text(
-            "SELECT customer_id, sends, human_opens, human_clicks, category_clicks, last_engaged_at "
-            f"FROM customer_stats WHERE customer_id IN ({marks})"
-        )).all():
+    pg = is_postgres(s)
+    step = 200_000 if pg else 10_000
+    for k in range(0, n, step):
+        chunk = ids[k:k + step]
+        if pg:  # one array parameter, and no JSON to decode for customers without category clicks
+            query, params = ("SELECT customer_id, sends, human_opens, human_clicks, CASE WHEN category_clicks = "
+                             "CAST('{}' AS jsonb) THEN NULL ELSE category_clicks END, last_engaged_at FROM "
+                             "customer_stats WHERE customer_id = ANY(CAST(:ids AS bigint[]))",
+                             {"ids": int_array_literal(chunk)})
+        else:
+            marks = ", ".join(str(c) for c in chunk)  # integers from our own query: safe to inline
+            query, params = ("SELECT customer_id, sends, human_opens, human_clicks, category_clicks, "
+                             f"last_engaged_at FROM customer_stats WHERE customer_id IN ({marks})", {})
+        for cid, sn, op, cl, cats, le in s.execute(text(query), params).all():
             i = pos[int(cid)]
             sends[i], opens[i], clicks[i] = sn, op, cl
             by_cat[i] = cats if isinstance(cats, dict) else {}

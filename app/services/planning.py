@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,7 @@ from sqlmodel import Session, col
 from app.core.bulk import bulk_insert
 from app.core.db import session_scope
 from app.models import Campaign, Message, Workspace
-from app.models.base import as_utc, from_db_time, new_id, utcnow
+from app.models.base import as_utc, from_db_time, utcnow
 from app.services import content_choice, slots
 from app.services.audience import AudienceRows, load_audience
 from app.services.sendtime_profiles import hour_scores
@@ -74,22 +75,29 @@ def build_plan(s: Session, camp: Campaign, ws: Workspace, aud: AudienceRows) -> 
     content = content_choice.choose(s, camp, aud, holdout, rng)
     capped = _frequency_capped(s, camp, aud.ids, chosen)
     now = utcnow()
-    rows: list[tuple[Any, ...]] = []
     ws_id, cid = camp.workspace_id, camp.id
-    for i in range(n):
-        status, reason = "planned", None
-        if aud.status[i] != "subscribed":
-            status, reason = "suppressed", f"customer is {aud.status[i]}"
-        elif np.isnan(chosen[i]):
-            status, reason = "suppressed", "the window lies entirely in the customer's quiet hours"
-        elif capped[i]:
-            status, reason = "suppressed", f"frequency cap: another email within {camp.frequency_cap_hours} h"
-        arm = "holdout" if holdout[i] else ("explore" if explore_hour[i] or content.explored[i] else "personalized")
-        at = now if np.isnan(chosen[i]) else dt.datetime.fromtimestamp(float(chosen[i]), dt.UTC).replace(tzinfo=None)
-        rows.append((new_id(), ws_id, cid, int(aud.ids[i]), arm, at, int(content.subject_index[i]),
-                     content.category[i], float(content.propensity[i]), float(content.subject_propensity[i]),
-                     float(content.category_propensity[i]), status, reason, 0))
-    return rows
+    # Column-wise (numpy) rather than a Python loop per customer: a million rows in a few seconds.
+    status_arr = np.asarray(aud.status, dtype=object)
+    not_subscribed = status_arr != "subscribed"
+    quiet = np.isnan(chosen)
+    capped = np.asarray(capped, dtype=bool)
+    status = np.where(not_subscribed | quiet | capped, "suppressed", "planned").astype(object)
+    reason = np.full(n, None, dtype=object)  # the first that applies wins: assigned in reverse order
+    reason[capped] = f"frequency cap: another email within {camp.frequency_cap_hours} h"
+    reason[quiet] = "the window lies entirely in the customer's quiet hours"
+    for i in np.flatnonzero(not_subscribed):
+        reason[i] = f"customer is {aud.status[i]}"
+    arm = np.where(holdout, "holdout", np.where(explore_hour | content.explored, "explore", "personalized"))
+    micros = np.round(np.where(quiet, 0.0, chosen) * 1e6).astype(np.int64).astype("datetime64[us]").tolist()
+    at = [now if q else t for q, t in zip(quiet.tolist(), micros, strict=True)]
+    hexes = os.urandom(16 * n).hex()  # random 32-hex ids, as new_id() makes them, drawn at once
+    ids = [hexes[32 * i:32 * i + 32] for i in range(n)]
+    return list(zip(ids, [ws_id] * n, [cid] * n, aud.ids.tolist(), arm.tolist(), at,
+                    np.asarray(content.subject_index, dtype=np.int64).tolist(), list(content.category),
+                    np.asarray(content.propensity, dtype=float).tolist(),
+                    np.asarray(content.subject_propensity, dtype=float).tolist(),
+                    np.asarray(content.category_propensity, dtype=float).tolist(),
+                    status.tolist(), reason.tolist(), [0] * n, strict=True))
 
 
 def choose_instants(camp: Campaign, start: dt.datetime, end: dt.datetime, tzs: list[str], scores: np.ndarray,
