@@ -19,6 +19,8 @@ MAX_CLUSTERS = 6
 MIN_SIGNALS_RICH = 6.0  # weighted signals a customer needs to help define the shapes
 RATIO_PSEUDO = 0.3  # keeps log ratios of empty hours finite without flattening the shape
 MAX_CLUSTER_ROWS = 50_000  # k-means sees a sample: the shapes settle long before a million rows
+EM_STEPS = 30
+EM_PSEUDO = 5.0  # expected signals per cluster-hour pulling a shape toward the pooled rhythm
 
 
 @dataclass
@@ -50,7 +52,8 @@ def single_cluster(n_segments: int) -> RhythmClusters:
 
 
 def fit_clusters(
-    stats: CustomerStats, prop: np.ndarray, segment: np.ndarray, n_segments: int, seed: int
+    stats: CustomerStats, prop: np.ndarray, segment: np.ndarray, n_segments: int, seed: int,
+    noise: float = 1.0,
 ) -> RhythmClusters:
     """K-means on the lightly smoothed log rhythm ratios of data-rich customers.
 
@@ -70,23 +73,39 @@ def fit_clusters(
     x = np.log((obs + RATIO_PSEUDO) / (mean + RATIO_PSEUDO))
     x -= x.mean(axis=1, keepdims=True)
     km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
-    shapes = normalise(np.exp(km.cluster_centers_))
     seg = np.where(segment[rich] >= 0, segment[rich], n_segments)
-    counts = np.zeros((n_segments + 1, k))
-    np.add.at(counts, (seg, km.labels_), 1.0)
+    resp = np.eye(k)[km.labels_]
+    clusters = RhythmClusters(normalise(np.exp(km.cluster_centers_)), _mix(resp, seg, n_segments))
+    # k-means centroids of noisy log ratios are blurred toward flat (a geometric mean of mostly
+    # empty hours); a few EM steps of the Poisson mixture give each cluster its real shape.
+    obs, exp = stats.observed[rich], stats.expected[rich] * prop[rich, None]
+    for _ in range(EM_STEPS):
+        resp = membership(stats.observed[rich], stats.expected[rich], prop[rich], segment[rich], clusters, noise)
+        shapes = (resp.T @ obs + EM_PSEUDO) / (resp.T @ exp + EM_PSEUDO)
+        clusters = RhythmClusters(normalise(shapes), _mix(resp, seg, n_segments))
+    return clusters
+
+
+def _mix(resp: np.ndarray, seg: np.ndarray, n_segments: int) -> np.ndarray:
+    """Each segment's cluster mix from member responsibilities; the last row is the workspace's."""
+    counts = np.zeros((n_segments + 1, resp.shape[1]))
+    np.add.at(counts, seg, resp)
     counts[n_segments] = counts.sum(axis=0)  # no segment: the workspace's mix
-    mix = (counts + 1.0) / (counts + 1.0).sum(axis=1, keepdims=True)
-    return RhythmClusters(shapes, mix)
+    return (counts + 1.0) / (counts + 1.0).sum(axis=1, keepdims=True)
 
 
 def membership(
     observed: np.ndarray, expected: np.ndarray, prop: np.ndarray, segment: np.ndarray,
-    clusters: RhythmClusters,
+    clusters: RhythmClusters, noise: float = 1.0,
 ) -> np.ndarray:
-    """Posterior cluster probabilities (n, K): segment mix times the Poisson likelihood."""
+    """Posterior cluster probabilities (n, K): segment mix times the Poisson likelihood.
+
+    Counts are recency-weighted, so their variance is `noise` (sum w^2 / sum w) times their mean:
+    the quasi-likelihood divides by it, and down-weighting old sends does not discard evidence.
+    """
     idx = np.where(segment >= 0, segment, clusters.segment_mix.shape[0] - 1)
     log_prior = np.log(clusters.segment_mix[idx])
-    loglik = observed @ np.log(clusters.shapes).T - prop[:, None] * (expected @ clusters.shapes.T)
+    loglik = (observed @ np.log(clusters.shapes).T - prop[:, None] * (expected @ clusters.shapes.T)) / noise
     z = log_prior + loglik
     z -= z.max(axis=1, keepdims=True)
     p = np.exp(z)
@@ -94,6 +113,6 @@ def membership(
 
 
 def cluster_prior(stats: CustomerStats, prop: np.ndarray, segment: np.ndarray,
-                  clusters: RhythmClusters) -> np.ndarray:
+                  clusters: RhythmClusters, noise: float = 1.0) -> np.ndarray:
     """Each customer's prior rhythm: their posterior mix of cluster shapes (n, 24)."""
-    return membership(stats.observed, stats.expected, prop, segment, clusters) @ clusters.shapes
+    return membership(stats.observed, stats.expected, prop, segment, clusters, noise) @ clusters.shapes

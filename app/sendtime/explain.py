@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.sendtime.profiles import SOURCE_NAMES, Profiles
+from app.sendtime.profiles import PEAK_LEAD, SOURCE_NAMES, Profiles
 
 
 def _hh(hour: int) -> str:
@@ -21,8 +21,17 @@ def explain(
     if name == "personal":
         opens = f"{human_opens} human open{'s' if human_opens != 1 else ''} in 90 days"
         if peak_start >= 0:
-            return (f"Opens mostly {_hh(peak_start)}–{_hh(peak_end)}; {opens}; "
-                    f"best hour {_hh(best_hour)}{tz}.")
+            # The peak is the model's own rhythm for this customer (adjusted for when emails
+            # arrived), so the best hour lands in it or just before it, as reading begins.
+            ahead = (peak_start - best_hour) % 24
+            width = (peak_end - peak_start) % 24 or 24
+            if (best_hour - peak_start) % 24 < width:
+                why = f"best hour {_hh(best_hour)}"
+            elif ahead <= PEAK_LEAD:
+                why = f"best hour {_hh(best_hour)}, as they start reading"
+            else:
+                why = f"yet an email sent at {_hh(best_hour)} is likelier to be read within a day"
+            return f"Opens mostly {_hh(peak_start)}–{_hh(peak_end)} ({opens}); {why}{tz}."
         return f"Little history ({opens}): {_hh(best_hour)} blends it with similar customers{tz}."
     lead = "New customer" if not has_history else "No human opens yet"
     if name == "segment":

@@ -23,7 +23,7 @@ from app.sendtime.profiles import (
 from app.sendtime.state import FitState, build_state, training_rows
 from app.sendtime.survival import CoxScorer, ahead_matrix, fit_cox
 
-MODEL_VERSION = "sendtime-cox-rhythm-1"
+MODEL_VERSION = "sendtime-cox-rhythm-2"
 COX_SAMPLE = 200_000
 HOLDOUT_FRACTION = 0.2
 MAX_HOLDOUT_DAYS = 14.0
@@ -92,7 +92,7 @@ def fit(sends: SendData, customers: CustomerData, now: float, progress: Progress
         report(0.25, "fitting the held-out Cox model")
         held_cox = fit_cox(x, d, e)
         report(0.35, "scoring held-out sends")
-        metrics = holdout_metrics(held, held_cox, sends, customers, now, rng)
+        metrics = holdout_metrics(held, held_cox, sends, customers, now, rng, (x, d, e))
         del held
     report(0.45, "fitting on all history")
     state = build_state(sends, customers, now, seed)

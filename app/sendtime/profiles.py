@@ -17,6 +17,8 @@ RECENT_DAYS = 90
 MIN_SEGMENT_SIGNALS = 10  # a segment with fewer human signals than this cannot speak for anyone
 PEAK_WIDTH = 3
 MIN_PEAK_SIGNALS = 3
+PEAK_LEAD = 2  # hours: a best hour this far before a busy window is sent "as they start reading"
+NEAR_PEAK_SHARE = 0.6  # the busy window the best hour serves is named if this busy vs the busiest
 EVIDENCE_HALF = 5.0  # personal signals at which confidence in the customer's own hour is one half
 
 
@@ -32,23 +34,29 @@ class Profiles:
     offset_source: np.ndarray  # int8 index into OFFSET_SOURCE_NAMES
     offset_confidence: np.ndarray  # float32
     human_opens: np.ndarray  # int32 human signals (opens or clicks) in the last 90 days
-    peak_start: np.ndarray  # int8 local hour where signals concentrate, -1 if none
+    peak_start: np.ndarray  # int8 local hour where the modelled reading rhythm peaks, -1 if none
     peak_end: np.ndarray  # int8 hour after the peak's last hour, -1 if none
 
 
-def peak_window(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The densest PEAK_WIDTH-hour circular window of each row, trimmed of empty edge hours."""
-    window = np.zeros_like(counts)
+def peak_window(rhythm: np.ndarray, signals: np.ndarray, best_hour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's PEAK_WIDTH-hour reading window, from the model's rhythm.
+
+    The rhythm is the deconfounded one (when this customer reads, whenever the email arrived), not
+    the raw hours of their opens, which mostly echo when emails were sent. Of a customer with two
+    busy times, the one the best hour serves is named when it is nearly as busy as the busiest.
+    -1 where the customer has fewer than MIN_PEAK_SIGNALS recent human signals of their own.
+    """
+    window = np.zeros(rhythm.shape, np.float64)
     for i in range(PEAK_WIDTH):
-        window += np.roll(counts, -i, axis=1)
+        window += np.roll(rhythm, -i, axis=1)
     start = window.argmax(axis=1)
-    hours = (start[:, None] + np.arange(PEAK_WIDTH)[None, :]) % HOURS
-    nonzero = np.take_along_axis(counts, hours, axis=1) > 0
-    first = nonzero.argmax(axis=1)
-    last = PEAK_WIDTH - 1 - nonzero[:, ::-1].argmax(axis=1)
-    ok = counts.sum(axis=1) >= MIN_PEAK_SIGNALS
-    return (np.where(ok, (start + first) % HOURS, -1).astype(np.int8),
-            np.where(ok, (start + last + 1) % HOURS, -1).astype(np.int8))
+    near = (best_hour[:, None].astype(np.int64) + np.arange(-PEAK_WIDTH + 1, PEAK_LEAD + 1)[None, :]) % HOURS
+    near_window = np.take_along_axis(window, near, axis=1)
+    local = near[np.arange(near.shape[0]), near_window.argmax(axis=1)]
+    start = np.where(near_window.max(axis=1) >= NEAR_PEAK_SHARE * window.max(axis=1), local, start)
+    ok = signals >= MIN_PEAK_SIGNALS
+    return (np.where(ok, start, -1).astype(np.int8),
+            np.where(ok, (start + PEAK_WIDTH) % HOURS, -1).astype(np.int8))
 
 
 def segment_signals(state: FitState, segment: np.ndarray, n_segments: int) -> np.ndarray:
@@ -67,7 +75,8 @@ def build_profiles(state: FitState, cox: CoxScorer, segment: np.ndarray, n_segme
     signals = np.bincount(s.customer[state.event], minlength=n)
     clock = (state.hour + np.floor(state.duration).astype(np.int64)) % HOURS
     counts = np.bincount(s.customer[recent] * HOURS + clock[recent], minlength=n * HOURS).reshape(n, HOURS)
-    peak_start, peak_end = peak_window(counts)
+    best_hour = scores.argmax(axis=1)
+    peak_start, peak_end = peak_window(state.rhythm, counts.sum(axis=1), best_hour)
     seg_ok = np.zeros(n, bool)
     has_seg = segment >= 0
     seg_ok[has_seg] = segment_signals(state, segment, n_segments)[segment[has_seg]] >= MIN_SEGMENT_SIGNALS
@@ -78,7 +87,7 @@ def build_profiles(state: FitState, cox: CoxScorer, segment: np.ndarray, n_segme
     evidence = np.select([source == SOURCE_PERSONAL, source == SOURCE_SEGMENT, source == SOURCE_GLOBAL],
                          [signals / (signals + EVIDENCE_HALF), 0.25, 0.1], 0.0)
     return Profiles(
-        hourly_scores=scores, best_hour=scores.argmax(axis=1).astype(np.int8),
+        hourly_scores=scores, best_hour=best_hour.astype(np.int8),
         confidence=(evidence * state.offset_confidence).astype(np.float32),
         source=source.astype(np.int8), offset_h=state.offset.astype(np.float32),
         offset_source=state.offset_source.astype(np.int8), offset_confidence=state.offset_confidence,

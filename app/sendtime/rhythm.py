@@ -1,8 +1,8 @@
 """Per-customer propensity and daily rhythm, with empirical-Bayes shrinkage, fully vectorised.
 
-Each customer's signals at local clock hour u are compared with what the pooled hazard model
-expects from *their* sends (when those emails arrived), so an open at 15:00 after a 15:00 blast
-is no evidence of a 15:00 rhythm. Ratios are Gamma-Poisson posteriors: a customer with little
+Each customer's signals at local clock hour u are compared with the pooled hazard *their* sends
+were exposed to at u (when those emails arrived, while still unopened), so an open at 15:00 after
+a 15:00 blast is no evidence of a 15:00 rhythm. Ratios are Gamma-Poisson posteriors: a customer with little
 history keeps the prior (their segment, through the rhythm clusters, and the workspace).
 """
 
@@ -19,6 +19,7 @@ SEGMENT_PRIOR_EVENTS = 20.0  # a segment is pulled toward the workspace by this 
 # Cap on the per-hour pseudo-count: a pooled moment estimate from a homogeneous list would
 # otherwise let the prior outvote a customer who plainly reads at a different time.
 RHYTHM_SHAPE_MAX = 5.0
+CHUNK = 1_000_000
 NEIGHBOUR_KERNEL = np.array([0.25, 0.5, 0.25])  # rhythms are smooth: neighbouring hours share evidence
 
 
@@ -28,34 +29,50 @@ class CustomerStats:
 
     sends: np.ndarray  # (n, 24) weighted sends by local send hour
     observed: np.ndarray  # (n, 24) weighted first human signals by local clock hour
-    expected: np.ndarray  # (n, 24) signals the pooled model expects from the same sends
+    expected: np.ndarray  # (n, 24) pooled cumulative hazard the same sends were exposed to
+
+
+def send_exposure(hour: np.ndarray, duration: np.ndarray, hazard: HazardModel) -> np.ndarray:
+    """Pooled cumulative hazard each send was exposed to, by local clock hour (m, 24).
+
+    Only the hours the send was still at risk count: up to its signal, the horizon or now. This is
+    the piecewise-exponential likelihood's exposure, so the ratio observed / expected at a clock
+    hour estimates the customer's hazard ratio there; expecting first signals under the *pooled*
+    survival instead would make a customer's own early opens hide their later active hours.
+    """
+    k = np.arange(HOURS)
+    share = np.clip(duration[:, None] - k[None, :], 0.0, 1.0) * hazard.hazard()[hour]
+    return np.take_along_axis(share, (k[None, :] - hour[:, None]) % HOURS, axis=1)
 
 
 def customer_stats(
     n: int, customer: np.ndarray, hour: np.ndarray, duration: np.ndarray, event: np.ndarray,
     weight: np.ndarray, hazard: HazardModel,
 ) -> CustomerStats:
-    """Accumulate sends, observed and expected signals per customer x hour with np.bincount."""
+    """Accumulate sends, observed signals and pooled-hazard exposure per customer x hour."""
     w = weight.astype(np.float64)
     cells = n * HOURS
     sends = np.bincount(customer * HOURS + hour, weights=w, minlength=cells).reshape(n, HOURS)
     clock = (hour + np.minimum(np.floor(duration).astype(np.int64), HOURS - 1)) % HOURS
     observed = np.bincount(customer[event] * HOURS + clock[event], weights=w[event], minlength=cells)
-    f = hazard.first_signal_prob()
-    f_clock = hazard.first_signal_by_clock()
-    full = (duration >= HOURS) | event
-    expected = (np.bincount(customer[full] * HOURS + hour[full], weights=w[full], minlength=cells)
-                .reshape(n, HOURS) @ f_clock)
-    # Sends still inside their first day only had part of the day to be opened in.
-    part = np.flatnonzero(~full)
-    if part.size:
-        k = np.arange(HOURS)
-        share = np.clip(duration[part, None] - k[None, :], 0.0, 1.0) * f[hour[part]]
-        idx = customer[part, None] * HOURS + (hour[part, None] + k[None, :]) % HOURS
-        expected += np.bincount(idx.ravel(), weights=(share * w[part, None]).ravel(),
-                                minlength=cells).reshape(n, HOURS)
+    # Sends at risk the whole day share one exposure row per send hour; the rest go send by send.
+    whole = (duration >= HOURS) & ~event
+    by_hour = np.bincount(customer[whole] * HOURS + hour[whole], weights=w[whole], minlength=cells)
+    expected = by_hour.reshape(n, HOURS) @ exposure_by_clock(hazard)
+    rest = np.flatnonzero(~whole)
+    for lo in range(0, rest.size, CHUNK):
+        part = rest[lo:lo + CHUNK]
+        share = send_exposure(hour[part], duration[part], hazard) * w[part, None]
+        idx = customer[part, None] * HOURS + np.arange(HOURS)[None, :]
+        expected += np.bincount(idx.ravel(), weights=share.ravel(), minlength=cells).reshape(n, HOURS)
     return CustomerStats(sends.astype(np.float64), observed.reshape(n, HOURS).astype(np.float64),
                          expected.astype(np.float64))
+
+
+def exposure_by_clock(hazard: HazardModel) -> np.ndarray:
+    """Exposure [h, u] of a send made at hour h and at risk the whole day, at clock hour u."""
+    haz = hazard.hazard()
+    return np.stack([np.roll(haz[h], h) for h in range(HOURS)])
 
 
 def gamma_shape(observed: np.ndarray, mean: np.ndarray, lo: float = 0.3, hi: float = 1e3,

@@ -30,6 +30,7 @@ from app.sendtime.rhythm import (
     normalise,
     propensity,
     rhythm_posterior,
+    send_exposure,
 )
 from app.sendtime.survival import ahead_matrix, design
 from app.sendtime.timezone import infer_offsets, offset_prior
@@ -58,6 +59,8 @@ class FitState:
     duration: np.ndarray
     event: np.ndarray
     weight: np.ndarray
+    rhythm: np.ndarray  # (n, 24) float32: each customer's modelled reading rhythm by clock hour, mean 1
+    noise: float = 1.0  # sum(w^2) / sum(w) of the recency weights
 
 
 def _resolve_offsets(
@@ -100,20 +103,22 @@ def build_state(sends: SendData, customers: CustomerData, as_of: float, seed: in
     hazard = fit_hazard(*exposure_tables(hour0[known], duration[known], event[known], weight[known]))
     stats0 = customer_stats(n, s.customer[known], hour0[known], duration[known], event[known],
                             weight[known], hazard)
-    noise = float((weight.astype(np.float64) ** 2).sum() / max(float(weight.sum()), 1e-12))
+    w_sum = float(weight.sum())
+    noise = float((weight.astype(np.float64) ** 2).sum()) / w_sum if w_sum > 0 else 1.0
     prop0 = propensity(stats0, seg, n_seg, noise)
-    clusters = fit_clusters(stats0, prop0.customer, seg, n_seg, seed)
+    clusters = fit_clusters(stats0, prop0.customer, seg, n_seg, seed, noise)
     del stats0
     offset, offset_source, offset_conf = _resolve_offsets(s, customers, event, duration, hazard, clusters)
     hour = local_hour(s.sent_at, offset[s.customer])
     stats = customer_stats(n, s.customer, hour, duration, event, weight, hazard)
     prop = propensity(stats, seg, n_seg, noise)
-    prior = cluster_prior(stats, prop.customer, seg, clusters)
+    prior = cluster_prior(stats, prop.customer, seg, clusters, noise)
     phi, shape = rhythm_posterior(stats.observed, stats.expected, prop.customer, prior, noise=noise)
     log_ahead = np.log(np.maximum(normalise(phi) @ ahead_matrix(hazard), 1e-12))
+    rhythm = normalise(normalise(phi) * hazard.rhythm[None, :]).astype(np.float32)
     return FitState(as_of, hazard, clusters, offset, offset_source, offset_conf, stats, prop, shape,
                     np.log(prop.customer), log_ahead, s, hour, local_weekday(s.sent_at, offset[s.customer]),
-                    duration, event, weight)
+                    duration, event, weight, rhythm, noise)
 
 
 def training_rows(state: FitState, customers: CustomerData, sample_size: int,
@@ -133,11 +138,12 @@ def training_rows(state: FitState, customers: CustomerData, sample_size: int,
     clock = (h + np.minimum(np.floor(state.duration[idx]).astype(np.int64), HOURS - 1)) % HOURS
     obs[rows[ev], clock[ev]] -= wi[ev]
     obs = np.maximum(obs, 0.0)
-    exp = np.maximum(state.stats.expected[c] - wi[:, None] * state.hazard.first_signal_by_clock()[h], 0.0)
+    own = send_exposure(h, np.minimum(state.duration[idx], HOURS), state.hazard)
+    exp = np.maximum(state.stats.expected[c] - wi[:, None] * own, 0.0)
     seg = customers.segment[c]
     prop = customer_propensity(obs.sum(axis=1), exp.sum(axis=1), seg, state.prop)
-    prior = membership(obs, exp, prop, seg, state.clusters) @ state.clusters.shapes
-    phi, _ = rhythm_posterior(obs, exp, prop, prior, state.rhythm_shape)
+    prior = membership(obs, exp, prop, seg, state.clusters, state.noise) @ state.clusters.shapes
+    phi, _ = rhythm_posterior(obs, exp, prop, prior, state.rhythm_shape, state.noise)
     ahead = (normalise(phi) * ahead_matrix(state.hazard)[:, h].T).sum(axis=1)
     x = design(np.log(prop), np.log(np.maximum(ahead, 1e-12)), h, state.weekday[idx])
     return x, state.duration[idx], state.event[idx]

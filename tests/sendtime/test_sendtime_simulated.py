@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from app.sendtime import SOURCE_NAMES, SendData, fit
+from app.sendtime import SOURCE_NAMES, SendData, explain_row, fit
 from app.simulate.sendtime_eval import evaluate, window_start
 from app.simulate.world import make_world
 
@@ -75,3 +75,33 @@ def test_plan_beats_baselines(world, result):
 def test_empty_sends_on_world_customers(world):
     r = fit(SendData.empty(), world.customers, now=world.now)
     assert (r.profiles.source == 0).all() and r.metrics["rows_used"]["sends"] == 0
+
+
+def test_parametric_baseline_beside_cox(result):
+    # The trap the issue names: a plain Weibull AFT on the same rows and features, whose survival
+    # curve must fall to zero, calibrates P(open within 24 h) worse than the Cox model.
+    m = result.metrics
+    aft = m["baselines"]["parametric_weibull_aft"]
+    assert aft["calibration_error"] > m["calibration_error"]
+    assert m["parametric_vs_cox"]["aft_calibration_error"] == aft["calibration_error"]
+    assert len(aft["calibration"]) >= 5
+
+
+def test_best_hours_do_not_bunch(world, result):
+    # Estimated best hours spread like the true ones instead of piling onto one hour.
+    m = world.tz_known & ~world.is_new
+    est = np.bincount(result.profiles.best_hour[m], minlength=24) / m.sum()
+    true = np.bincount(world.truth_24h[m].argmax(axis=1), minlength=24) / m.sum()
+    assert est.max() < 0.35 and (est > 0.03).sum() >= 5
+    assert true.max() < 0.35
+
+
+def test_explanations_agree_with_best_hour(result):
+    p = result.profiles
+    rows = np.flatnonzero((p.source == 3) & (p.peak_start >= 0))
+    assert rows.size > 100
+    into = (p.best_hour[rows] - p.peak_start[rows]) % 24
+    before = (p.peak_start[rows] - p.best_hour[rows]) % 24
+    assert ((into < 3) | (before <= 2)).mean() > 0.95
+    text = explain_row(p, int(rows[0]))
+    assert text.startswith("Opens mostly") and text.count(".") == 1 and "human open" in text
