@@ -78,8 +78,10 @@ def factorised_logits(
     # cross table: weight of context token g with item u, summed over u's crossable tokens
     it = items.cross_tokens
     w_gf = hash_coef[cross_buckets(tokens.vocab_hash[:, None], it.vocab_hash[None, :])]
-    s = sp.csr_matrix((it.values, it.ids, it.indptr), shape=(n_items, len(it.vocab)))
+    s = sp.csr_matrix((it.cross_weight[it.ids], it.ids, it.indptr), shape=(n_items, len(it.vocab)))
     table = np.asarray((s @ w_gf.T).T)  # (G, U)
+    if tokens.cross_scale is not None:
+        table = table * tokens.cross_scale[:, None]
     cross = np.asarray(c @ table)  # (n, U)
     rows = np.arange(n)[:, None]
     logits = intercept + ctx_part[:, None] + item_part[item_idx] + cross[rows, item_idx]

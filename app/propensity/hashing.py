@@ -28,6 +28,12 @@ class TokenMatrix:
     vocab: list[str]
     vocab_hash: np.ndarray  # (len(vocab),) uint64, murmur hash of each vocab token
     vocab_weight: np.ndarray  # (len(vocab),) feature value of each vocab token
+    cross_scale: np.ndarray | None = None  # (len(vocab),) extra factor on the token's crosses (None: 1)
+
+    @property
+    def cross_weight(self) -> np.ndarray:
+        """Feature value of each vocab token in its crosses."""
+        return self.vocab_weight if self.cross_scale is None else self.vocab_weight * self.cross_scale
 
     @property
     def values(self) -> np.ndarray:
@@ -51,6 +57,7 @@ class TokenMatrix:
             self.vocab,
             self.vocab_hash,
             self.vocab_weight,
+            self.cross_scale,
         )
 
 
@@ -68,6 +75,28 @@ def token_matrix(rows: Sequence[Sequence[str]]) -> TokenMatrix:
     return TokenMatrix(
         np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         np.asarray(codes, dtype=np.int64),
+        vocab,
+        hash_tokens(vocab),
+        np.ones(len(vocab)),
+    )
+
+
+def slot_token_matrix(slots: Sequence[tuple[np.ndarray, Sequence[str]]], n_rows: int) -> TokenMatrix:
+    """Token matrix from "slots": each slot gives every row at most one token, as codes (-1: none)
+    into that slot's own token list. Vectorised, for a million customers x a few slots."""
+    vocab: list[str] = []
+    cols = []
+    for codes, tokens in slots:
+        cols.append(np.where(codes >= 0, codes + len(vocab), -1))
+        vocab.extend(tokens)
+    matrix = np.column_stack(cols) if cols else np.full((n_rows, 0), -1)
+    present = matrix >= 0
+    ids = matrix[present]  # row-major: the tokens of row 0, then row 1, ...
+    codes, uniques = pd.factorize(pd.Series(vocab, dtype=object)) if vocab else (np.zeros(0, np.int64), [])
+    vocab = [str(u) for u in uniques]
+    return TokenMatrix(
+        np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int64),
+        np.asarray(codes, dtype=np.int64)[ids],
         vocab,
         hash_tokens(vocab),
         np.ones(len(vocab)),
@@ -109,5 +138,7 @@ def cross_entries(ctx: TokenMatrix, items: TokenMatrix) -> tuple[np.ndarray, np.
     g_pos = np.repeat(g_pos, reps)
     rows = np.repeat(g_row, reps)
     g_ids, f_ids = ctx.ids[g_pos], items.ids[f_pos]
-    buckets = cross_buckets(ctx.vocab_hash[g_ids], items.vocab_hash[f_ids])
-    return rows, buckets, ctx.vocab_weight[g_ids] * items.vocab_weight[f_ids]
+    vals = ctx.cross_weight[g_ids] * items.cross_weight[f_ids]
+    keep = vals != 0.0  # tokens that are not crossed (cross weight 0) add no entries
+    buckets = cross_buckets(ctx.vocab_hash[g_ids[keep]], items.vocab_hash[f_ids[keep]])
+    return rows[keep], buckets, vals[keep]

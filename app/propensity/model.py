@@ -27,7 +27,7 @@ from app.propensity.items import (
     subject_item_features,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: fine numeric bins, engagement buckets not crossed (1 still scores as trained)
 Candidates: TypeAlias = Sequence[str] | Sequence[Sequence[str]] | np.ndarray
 Contexts: TypeAlias = pd.DataFrame | Sequence[CustomerContext] | CustomerContext
 
@@ -57,7 +57,7 @@ class FittedModel:
         (n, k) matrix of per-customer rendered subjects.
         """
         frame = as_context_frame(contexts)
-        ctx = context_features_from_frame(frame, self.open_prior, self.click_prior)
+        ctx = context_features_from_frame(frame, self.open_prior, self.click_prior, self.format_version)
         items, idx, pair = self._candidate_features(frame, candidates)
         logits = factorised_logits(ctx, items, idx, pair, self.intercept, self.dense_coef, self.hash_coef)
         return 1.0 / (1.0 + np.exp(-logits))

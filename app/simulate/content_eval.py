@@ -6,7 +6,10 @@ and loyalty tier shift tastes); a history of past campaigns sent subject lines a
 uniformly at random (logged propensity 1/k). sendwise fits on that history only (never on the
 truth) and plans a new campaign whose subject lines include one never seen before. We report the
 true expected human open and click rates of sendwise's choices, random choice, the best single
-variant for everyone and the oracle, and check off-policy estimates against the truth.
+variant for everyone and the oracle, and check off-policy estimates against the truth. Two honest
+ceilings show how much of the oracle's lift is knowable at all: "knowable" (the tastes implied by
+segment label and attributes) and "history" (the Bayes posterior that also reads each customer's
+own logged history, `history_posterior`); personal quirks beyond those are not learnable here.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from app.propensity import (
     CONTEXT_COLUMNS,
@@ -59,6 +63,8 @@ NEW_SUBJECTS = (  # the first one was never sent before
     ("Did you see what is new this season?", (0, 0, 0, 1, 0)),
 )
 NEW_CATEGORIES = ("outdoor", "fashion", "home", "beauty")
+PROP_SD, CATEGORY_SD = 0.25, 0.3  # personal quirks: sd of each customer's own deviation (logit)
+BASE_OPEN, BASE_CLICK = (-1.5, 0.7), (-1.9, 0.5)  # mean, sd of each customer's base open / click|open logit
 FIRST_NAMES = ("Anna", "Ben", "Chloe", "David", "Emma", "Felix", "Grace", "Hugo", "Iris", "Jonas")
 DAY = 86400.0
 
@@ -130,15 +136,12 @@ def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns:
     seg = rng.choice(len(SEGMENTS), size=n, p=SEGMENT_SHARE)
     age = rng.integers(18, 76, size=n)
     tier = rng.choice(["basic", "silver", "gold"], size=n, p=[0.6, 0.25, 0.15])
-    prop_noise = rng.normal(0, 0.25, size=(n, len(PROPS)))  # personal quirks no feature reveals
-    category_noise = rng.normal(0, 0.3, size=(n, len(CATEGORIES)))
+    prop_noise = rng.normal(0, PROP_SD, size=(n, len(PROPS)))  # personal quirks no feature reveals
+    category_noise = rng.normal(0, CATEGORY_SD, size=(n, len(CATEGORIES)))
     seen = rng.random(n) < 0.85  # the segment label is known for 85% of customers
     observed = np.array(SEGMENTS, dtype=object)[seg]
     observed[~seen] = None
-    share = np.array(SEGMENT_SHARE)
-    seg_lift = np.zeros((len(SEGMENTS), len(CATEGORIES)))
-    for name, (cat, lift) in SEGMENT_CATEGORY.items():
-        seg_lift[SEGMENTS.index(name), CATEGORIES.index(cat)] = lift
+    share, seg_lift = np.array(SEGMENT_SHARE), _segment_lift()
     # "knowable" tastes: what segment label and attributes tell (the mixture mean when no label)
     attr_prop = np.zeros((n, len(PROPS)))
     attr_prop[:, 0] -= 0.4 * (tier == "gold")
@@ -154,20 +157,13 @@ def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns:
     knowable_cat = CATEGORY_EFFECT + np.where(seen[:, None], seg_lift[seg], share @ seg_lift) + attr_cat
     first = rng.choice(np.array(FIRST_NAMES, dtype=object), size=n)
     first[rng.random(n) >= 0.9] = None
-    customers = pd.DataFrame(
-        {
-            "segment": observed,
-            "first_name": first,
-            "attributes": [
-                {"age": int(a), "tier": str(t), "city": f"city{c}"}
-                for a, t, c in zip(age, tier, rng.integers(0, 8, size=n), strict=True)
-            ],
-        }
-    )
+    attributes = [{"age": int(a), "tier": str(t), "city": f"city{c}"}
+                  for a, t, c in zip(age, tier, rng.integers(0, 8, size=n), strict=True)]
+    customers = pd.DataFrame({"segment": observed, "first_name": first, "attributes": attributes})
     all_subjects = {t for t, _ in HISTORY_SUBJECTS + NEW_SUBJECTS}
     world = ContentWorld(
         customers=customers, history=pd.DataFrame(), now=0.0,
-        base_open=rng.normal(-1.5, 0.7, size=n), base_click=rng.normal(-1.9, 0.5, size=n),
+        base_open=rng.normal(*BASE_OPEN, size=n), base_click=rng.normal(*BASE_CLICK, size=n),
         prop_effect=prop_effect, category_pref=category_pref,
         knowable_prop=knowable_prop, knowable_cat=knowable_cat,
         subject_quality={t: float(rng.normal(0, 0.1)) for t in sorted(all_subjects)},
@@ -182,6 +178,71 @@ def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns:
     world.history = pd.concat(frames, ignore_index=True)
     world.now = start + n_campaigns * 7 * DAY
     return world
+
+
+def _segment_lift() -> np.ndarray:
+    lift = np.zeros((len(SEGMENTS), len(CATEGORIES)))
+    for name, (cat, value) in SEGMENT_CATEGORY.items():
+        lift[SEGMENTS.index(name), CATEGORIES.index(cat)] = value
+    return lift
+
+
+def history_posterior(world: ContentWorld, subjects: tuple[tuple[str, tuple[int, ...]], ...],
+                      categories: tuple[str, ...], samples: int = 500, seed: int = 0,
+                      chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
+    """The "personal-history oracle": posterior mean P(open) per subject and P(click | open) per category.
+
+    Importance sampling from the true prior: it knows the world's equations and population parameters
+    (incl. the wording quality of lines sent before; a never-sent one's is unknown, 0), each customer's
+    label and attributes and their own logged sends, opens and clicks; quirks are integrated out. The
+    best any honest model could do with this data.
+    """
+    rng, cust, share, lift = np.random.default_rng(seed), world.customers, np.array(SEGMENT_SHARE), _segment_lift()
+    labeled = cust["segment"].notna().to_numpy()
+    seg = np.array([SEGMENTS.index(x) if isinstance(x, str) else 0 for x in cust["segment"]])
+    mixed = labeled[:, None]
+    attr_prop = world.knowable_prop - GLOBAL_EFFECT - np.where(mixed, SEGMENT_EFFECT[seg], share @ SEGMENT_EFFECT)
+    attr_cat = world.knowable_cat - CATEGORY_EFFECT - np.where(mixed, lift[seg], share @ lift)
+    has_name = cust["first_name"].notna().to_numpy()
+    h = world.history.sort_values("customer", kind="stable")
+    hc, opened, clicked = h["customer"].to_numpy(), h["opened"].to_numpy(), h["clicked"].to_numpy()
+    names = cust["first_name"].fillna("Friend").to_numpy(dtype=object)[hc]
+    line = {t: i for i, (t, _) in enumerate(HISTORY_SUBJECTS)}
+    h_line = np.array([line[x.replace(nm, "{name}")] for x, nm in zip(h["subject"], names, strict=True)])
+    h_cat = np.array([CATEGORIES.index(c) for c in h["category"]])
+    specs = (HISTORY_SUBJECTS, subjects)
+    props = [np.array([p for _, p in sub], dtype=float) for sub in specs]
+    quality = [np.array([world.subject_quality[t] if t in line else 0.0 for t, _ in sub]) for sub in specs]
+    new_cat = [CATEGORIES.index(c) for c in categories]
+    starts = np.searchsorted(hc, np.arange(len(cust) + 1))
+    e_open, e_click = np.zeros((len(cust), len(subjects))), np.zeros((len(cust), len(categories)))
+    for a in range(0, len(cust), chunk):
+        b = min(a + chunk, len(cust))
+        m, r0, r1 = b - a, starts[a], starts[b]
+        s = np.where(labeled[a:b, None], seg[a:b, None], rng.choice(len(SEGMENTS), size=(m, samples), p=share))
+        eff = GLOBAL_EFFECT + SEGMENT_EFFECT[s] + attr_prop[a:b, None] + rng.normal(0, PROP_SD, (m, samples, 5))
+        eff[..., 1] *= has_name[a:b, None]
+        pref = CATEGORY_EFFECT + lift[s] + attr_cat[a:b, None] + rng.normal(0, CATEGORY_SD, (m, samples, 6))
+        bo, bc = rng.normal(*BASE_OPEN, (m, samples)), rng.normal(*BASE_CLICK, (m, samples))
+        li = hc[r0:r1] - a
+        x_open = (bo[..., None] + eff @ props[0].T + quality[0])[li, :, h_line[r0:r1]]
+        x_click = bc[li] + pref[li, :, h_cat[r0:r1]]
+        o, c = opened[r0:r1, None], clicked[r0:r1, None]
+        ll = _log_sigmoid(np.where(o, x_open, -x_open)) + o * _log_sigmoid(np.where(c, x_click, -x_click))
+        ll = sp.csr_matrix((np.ones(r1 - r0), (li, np.arange(r1 - r0))), shape=(m, r1 - r0)) @ ll
+        w = np.exp(ll - ll.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        e_open[a:b] = np.einsum("ms,msk->mk", w, _sigmoid(bo[..., None] + eff @ props[1].T + quality[1]))
+        e_click[a:b] = np.einsum("ms,msk->mk", w, _sigmoid(bc[..., None] + pref[..., new_cat]))
+    return e_open, e_click
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(-np.logaddexp(0.0, -x))
 
 
 def _send(world: ContentWorld, subjects: tuple[tuple[str, tuple[int, ...]], ...], cats: tuple[str, ...],
@@ -227,6 +288,7 @@ def evaluate_seed(seed: int, n_customers: int = 20000, epsilon: float = 0.05) ->
     q_open = subject_model.predict(ctx, rendered)
     q_click = category_model.predict(ctx, list(NEW_CATEGORIES))
     pi_s, pi_c = action_probabilities(q_open, epsilon), action_probabilities(q_click, epsilon)
+    h_open, h_click = history_posterior(world, NEW_SUBJECTS, NEW_CATEGORIES, seed=seed)
     best_s = int(p_open.mean(axis=0).argmax())
     single_c = (p_open[:, best_s : best_s + 1] * p_click).mean(axis=0).argmax()
     policies = {
@@ -235,14 +297,16 @@ def evaluate_seed(seed: int, n_customers: int = 20000, epsilon: float = 0.05) ->
         "best single": (constant_policy(n, ks, best_s), constant_policy(n, kc, int(single_c))),
         "knowable": (_one_hot(world.open_prob(NEW_SUBJECTS, knowable=True).argmax(axis=1), ks),
                      _one_hot(world.click_given_open(NEW_CATEGORIES, knowable=True).argmax(axis=1), kc)),
+        "history": (_one_hot(h_open.argmax(axis=1), ks), _one_hot(h_click.argmax(axis=1), kc)),
         "oracle": (_one_hot(p_open.argmax(axis=1), ks), _one_hot(p_click.argmax(axis=1), kc)),
+        "greedy": (action_probabilities(q_open, 0.0), action_probabilities(q_click, 0.0)),
     }
     out: dict[str, float] = {"seed": seed}
     for name, (ps, pc) in policies.items():
         out[f"{name} open"], out[f"{name} click"] = _rates(p_open, p_click, ps, pc)
     for metric in ("open", "click"):
         lift = out[f"oracle {metric}"] - out[f"random {metric}"]
-        for name in ("sendwise", "best single", "knowable"):
+        for name in ("sendwise", "best single", "knowable", "history", "greedy"):
             out[f"{name} captured {metric}"] = (out[f"{name} {metric}"] - out[f"random {metric}"]) / lift
     out["subject auc"] = subject_model.metrics.get("auc", float("nan"))
     out["subject base ll"] = subject_model.metrics.get("baseline_log_loss", float("nan"))
@@ -271,23 +335,27 @@ def _offpolicy_check(world: ContentWorld, model: FittedModel, rendered: np.ndarr
         for key in ("ips", "snips", "dr"):
             out[f"ope {name} {key}"] = est[name][key]
         out[f"ope {name} dr lo"], out[f"ope {name} dr hi"] = est[name]["dr_ci95"]
-        out[f"ope {name} ips lo"], out[f"ope {name} ips hi"] = est[name]["ips_ci95"]
     return out
+
+
+SHARE_COLUMNS = ("best single", "sendwise", "greedy", "knowable", "history")
 
 
 def run_content_simulation(seeds: tuple[int, ...] = (1, 2, 3), n_customers: int = 20000) -> str:
     """Plain-text report: each policy's true open/click rates per seed, and off-policy estimates vs truth."""
     results = [evaluate_seed(s, n_customers) for s in seeds]
     lines = [f"content simulation: {n_customers} customers, epsilon 0.05, subject 1 never seen in history", ""]
-    policies = ("random", "best single", "sendwise", "knowable", "oracle")
+    policies, shared = ("random", "best single", "sendwise", "knowable", "history", "oracle"), SHARE_COLUMNS
     lines.append(f"{'seed':>4} {'rate':<6}" + "".join(f"{p:>12}" for p in policies)
-                 + "   share of oracle lift over random: best single / sendwise / knowable")
+                 + "   share of oracle lift over random: " + " / ".join(shared))
     for r in results:
         for m in ("open", "click"):
-            shares = " / ".join(f"{r[f'{p} captured {m}']:.1%}" for p in ("best single", "sendwise", "knowable"))
+            shares = " / ".join(f"{r[f'{p} captured {m}']:.1%}" for p in shared)
             lines.append(f"{int(r['seed']):>4} {m:<6}" + "".join(f"{r[f'{p} {m}']:>12.4f}" for p in policies)
                          + f"   {shares}")
-    lines.append("knowable: knows the true taste that segment label and attributes imply, not personal quirks")
+    lines += ["knowable: knows the true taste that segment label and attributes imply, not personal quirks",
+              "history: Bayes posterior given the true world model, label, attributes and the customer's own",
+              "  logged sends/opens/clicks (the ceiling of any honest model); greedy: sendwise without exploration"]
     lines += ["", "held-out (time split) metrics of the models fitted on history:"]
     for r in results:
         lines.append(f"  seed {int(r['seed'])}: subject AUC {r['subject auc']:.3f} (baseline 0.5), log loss "
