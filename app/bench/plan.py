@@ -34,7 +34,7 @@ def _store_models(ws_id: str) -> dict[str, Any]:
     """A send-time model row (segment cold starts) and, unless disabled, fitted subject/category models."""
     from app.propensity import fit_category_model, fit_subject_model
     from app.sendtime.model import default_params
-    from app.simulate.content_eval import generate_content_world
+    from app.simulate.content_world import generate_content_world
 
     out: dict[str, Any] = {}
     with session_scope() as s:

@@ -15,7 +15,7 @@ from app.propensity import (
     fit_subject_model,
 )
 from app.propensity.policy import sample_actions
-from app.simulate.content_eval import generate_content_world
+from app.simulate.content_world import generate_content_world
 
 CATS = ["outdoor", "fashion", "home", "beauty"]
 

@@ -7,7 +7,7 @@ from app.propensity import fit_category_model, fit_subject_model
 from app.propensity.context import context_features_from_frame
 from app.propensity.design import design_matrix, linear_logits
 from app.propensity.model import FittedModel
-from app.simulate.content_eval import NEW_SUBJECTS, generate_content_world
+from app.simulate.content_world import NEW_SUBJECTS, generate_content_world
 
 
 @pytest.fixture(scope="module")
