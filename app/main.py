@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 
 from app.api import errors
+from app.api.ratelimit import RateLimitMiddleware
 from app.api.routes import campaigns, customers, dashboard, esp, history, jobs, models, ops, unsubscribe, webhooks
 from app.core.config import get_settings
 from app.core.logging import setup_logging
@@ -24,6 +25,7 @@ def create_app() -> FastAPI:
         description="Email send-time and content personalization.",
     )
     errors.install(app)
+    app.add_middleware(RateLimitMiddleware)
     for module in (ops, esp, customers, history, models, campaigns, jobs, webhooks, unsubscribe, dashboard):
         app.include_router(module.router)
 

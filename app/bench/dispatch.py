@@ -77,20 +77,17 @@ def setup(n_messages: int, esp_url: str, progress: SetupProgress = _noop) -> dic
 
 def render_only(campaign_id: str) -> tuple[int, float]:
     """Render every message of the campaign (no ESP, no writes): (count, seconds)."""
-    from sqlmodel import col, select
-
-    from app.models import Campaign, Customer, Message
-    from app.services.dispatch import _render
+    from app.models import Campaign
+    from app.services.dispatch import _LOAD, _render, claimed_rows, compiled_for
 
     with session_scope() as s:
-        rows = s.exec(select(Message, Customer, Campaign)
-                      .join(Customer, col(Customer.id) == col(Message.customer_id))
-                      .join(Campaign, col(Campaign.id) == col(Message.campaign_id))
-                      .where(col(Message.campaign_id) == campaign_id)).all()
-        items = [tuple(r) for r in rows]
+        items = claimed_rows(s.execute(text(_LOAD + "m.campaign_id = :c"), {"c": campaign_id}).all())
+        camp = s.get(Campaign, campaign_id)
+        assert camp is not None
+        compiled_for(camp)
     t0 = time.perf_counter()
     for k in range(0, len(items), 1000):
-        _render(items[k:k + 1000])  # type: ignore[arg-type]
+        _render(items[k:k + 1000])
     return len(items), time.perf_counter() - t0
 
 

@@ -123,7 +123,7 @@ def properties(max_examples: int) -> dict[str, Callable[[], None]]:
 
 
 def run_fuzz(seconds: int) -> str:
-    """Run every property for about `seconds` in total; returns (and prints) a table of examples and failures."""
+    """Run every property for about `seconds` in total; returns a table of examples and failures as text."""
     from rich.console import Console
     from rich.table import Table
 
@@ -145,7 +145,7 @@ def run_fuzz(seconds: int) -> str:
             examples += 50
         total_fail += failures
         table.add_row(name, f"{examples:,}", f"{time.monotonic() - t0:.1f}", str(failures), first or "—")
-    console = Console(record=True, width=140)
+    console = Console(record=True, width=140, file=io.StringIO())
     console.print(table)
     console.print(f"  failures: {total_fail}   command: sendwise bench fuzz --seconds {seconds}")
     return console.export_text()

@@ -105,6 +105,27 @@ def fit(
     _exit(res.met)
 
 
+@bench_app.command("chaos")
+def chaos(
+    rounds: int = typer.Option(1, help="Repetitions of the fault-injection suite, each in its own process."),
+    scale: float = typer.Option(4.0, help="Multiplier on the suite's message counts."),
+    kill_messages: int = typer.Option(2000, help="Messages dispatched while workers are SIGKILLed."),
+    select: str = typer.Option("", help="Only tests whose name matches (pytest -k)."),
+) -> None:
+    """Heavier fault injection: kills, outages, ESP faults and unsubscribe races, with a results table."""
+    from app.bench.chaos import run_chaos
+
+    print(run_chaos(rounds=rounds, scale=scale, kill_messages=kill_messages, select=select))
+
+
+@bench_app.command("fuzz")
+def fuzz(seconds: int = typer.Option(60, help="Time budget for the fuzzing run.")) -> None:
+    """Fuzz the webhook parsers and the CSV importers (the CI properties, with a larger budget)."""
+    from app.bench.fuzz import run_fuzz
+
+    print(run_fuzz(seconds))
+
+
 @bench_app.command("all")
 def all_benches() -> None:
     """Every benchmark at its default size, one after another."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -33,6 +36,78 @@ def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Iter
     if chunk:
         session.execute(stmt, chunk)
         n += len(chunk)
+    return n
+
+
+_COPY_SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A column holding one value `n` times (formatted once for COPY)."""
+
+    value: Any
+    n: int
+
+
+def _column_list(values: Sequence[Any] | Repeat) -> list[Any]:
+    if isinstance(values, Repeat):
+        return [values.value] * values.n
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+def _field(v: Any) -> str:
+    if v is None:
+        return "\\N"
+    if isinstance(v, str):
+        return v.translate(_COPY_SPECIAL) if ("\\" in v or "\t" in v or "\n" in v or "\r" in v) else v
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else "NaN" if v != v else "Infinity" if v > 0 else "-Infinity"
+    return str(v)
+
+
+def copy_text_column(values: Sequence[Any] | Repeat) -> list[str]:
+    """One column as COPY text fields: NULL as \\N, strings escaped only when they need it, booleans as t/f,
+    everything else (ints, floats, datetimes) by `str`. Numeric numpy arrays convert at C speed."""
+    if isinstance(values, Repeat):
+        return [_field(values.value)] * values.n
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return list(map(str, values.tolist()))
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M" and not np.isnat(values).any():
+        return np.datetime_as_string(values, unit="us").tolist()  # type: ignore[no-any-return]
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        # Few distinct values (propensities are): format each once. repr is the shortest exact form.
+        uniq, inverse = np.unique(values, return_inverse=True)
+        if len(uniq) * 4 <= len(values):
+            return np.asarray([_field(v) for v in uniq.tolist()], dtype=object)[inverse].tolist()  # type: ignore[no-any-return]
+        return [_field(v) for v in values.tolist()]
+    values = _column_list(values)
+    if all(type(v) is str for v in values):
+        joined = "".join(values)
+        if "\\" not in joined and "\t" not in joined and "\n" not in joined and "\r" not in joined:
+            return values
+    return [_field(v) for v in values]
+
+
+def copy_columns(session: Session, table: str, columns: Sequence[str],
+                 data: Sequence[Sequence[Any] | Repeat]) -> int:
+    """Insert rows given column by column (equal lengths); the caller commits. On PostgreSQL each column is
+    formatted at once and the rows go to COPY as pre-formatted text, several times cheaper in Python than
+    `write_row` per row; elsewhere it is `bulk_insert`."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return bulk_insert(session, table, columns, zip(*(_column_list(c) for c in data), strict=True))
+    text_cols = [copy_text_column(c) for c in data]
+    n = len(text_cols[0]) if text_cols else 0
+    raw = conn.connection.driver_connection
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    step = 50_000
+    with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+        for lo in range(0, n, step):
+            lines = ["\t".join(row) for row in zip(*(c[lo:lo + step] for c in text_cols), strict=True)]
+            copy.write(("\n".join(lines) + "\n").encode("utf-8"))
     return n
 
 

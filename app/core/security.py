@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -28,11 +29,23 @@ def hash_api_key(key: str) -> str:
 
 def derive_key(purpose: bytes, secret: str | None = None) -> bytes:
     secret = secret if secret is not None else get_settings().SECRET_KEY
+    return _derive(purpose, secret)
+
+
+@functools.lru_cache(maxsize=64)
+def _derive(purpose: bytes, secret: str) -> bytes:
+    # Cached by (purpose, secret): every unsubscribe link, decrypted ESP secret and erasure hash derives
+    # a key, and HKDF costs more than the HMAC it keys. A changed SECRET_KEY is a different cache entry.
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"sendwise", info=purpose).derive(secret.encode())
 
 
 def _fernet() -> Fernet:
-    return Fernet(base64.urlsafe_b64encode(derive_key(b"esp-secrets")))
+    return _fernet_for(derive_key(b"esp-secrets"))
+
+
+@functools.lru_cache(maxsize=8)
+def _fernet_for(key: bytes) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(key))
 
 
 def encrypt_secret(value: str | None) -> str | None:

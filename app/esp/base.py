@@ -7,14 +7,18 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
+
 from app.esp.events import NormalizedEvent, WebhookError
 
 T = TypeVar("T")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 # Exceptions a parser can hit on hostile input; they all mean "malformed" to the caller.
 _MALFORMED = (
@@ -43,9 +47,23 @@ def get_header(headers: Mapping[str, str], name: str) -> str | None:
 
 def load_json(raw_body: bytes) -> Any:
     """Decode a UTF-8 JSON body, or raise WebhookError(400)."""
+    if b"\\u0000" in raw_body:
+        # Valid JSON, but PostgreSQL stores no NUL in text or jsonb: accepted, the batch would then fail
+        # ingestion on every retry.
+        raise WebhookError(400, "body holds a NUL character (\\u0000)")
     try:
-        return json.loads(raw_body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # orjson: several times faster on a 1,000-event batch; it refuses invalid UTF-8 and lone surrogates
+        # itself. What it refuses beyond that (NaN, integers beyond 64 bits) goes the standard library's way.
+        return orjson.loads(raw_body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        data = json.loads(raw_body.decode("utf-8"))
+        if _SURROGATE_ESCAPE.search(raw_body):
+            # `"\ud800"` parses here but is not text any database stores: refuse it like orjson does.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        return data
+    except (ValueError, UnicodeError, RecursionError) as exc:
         raise WebhookError(400, "body is not valid UTF-8 JSON") from exc
 
 

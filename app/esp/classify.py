@@ -13,6 +13,7 @@ other   events are always human.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Mapping
@@ -50,7 +51,13 @@ HUMAN = Verdict(True, None)
 
 def is_scanner_user_agent(user_agent: str | None) -> bool:
     """True for user agents of link scanners, HTTP libraries and crawlers."""
-    return bool(user_agent) and _SCANNER.search(user_agent or "") is not None
+    return bool(user_agent) and _is_scanner(user_agent or "")
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_scanner(user_agent: str) -> bool:
+    # Cached: a batch repeats a handful of user agents, and the 33-way alternation costs microseconds.
+    return _SCANNER.search(user_agent) is not None
 
 
 def _key(event: NormalizedEvent) -> str | None:

@@ -29,6 +29,24 @@ class OutgoingEmail:
     text: str | None
     headers: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Header fields come from customer data (the name is an attribute): a CR or LF there would split
+        # headers in a builder that writes them raw, and makes Python's email library refuse the message.
+        self.to_name = one_line(self.to_name) if isinstance(self.to_name, str) else None
+        self.subject = one_line(self.subject) or ""
+
+
+# ASCII controls and every other character `str.splitlines` breaks on (what email libraries test for).
+_CONTROL = {i: " " for i in (*range(32), 127, 0x85, 0x2028, 0x2029)}
+
+
+def one_line(value: str | None) -> str | None:
+    """A header-safe value: CR, LF, other controls and line separators become spaces; empty becomes None."""
+    if not value:
+        return None
+    cleaned = value.translate(_CONTROL)
+    return (cleaned.strip() or None) if cleaned != value else value
+
 
 @dataclass
 class SenderConfig:

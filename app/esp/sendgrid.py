@@ -94,6 +94,24 @@ def parse(raw_body: bytes) -> list[NormalizedEvent]:
     return [_event(require_dict(item, "event")) for item in payload]
 
 
+def validate(raw_body: bytes) -> int:
+    """The number of events of a batch `parse` would accept, else WebhookError(400) exactly where `parse`
+    raises one: the same JSON and shape checks without normalizing (the worker does that later)."""
+    try:
+        payload = load_json(raw_body)
+        if not isinstance(payload, list):
+            raise malformed("SendGrid payload is not an array")
+        for item in payload:
+            raw = require_dict(item, "event")
+            if not isinstance(raw.get("event"), str):
+                raise malformed("SendGrid event without an `event` name")
+            from_unix(raw.get("timestamp"))
+        return len(payload)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RecursionError,
+            UnicodeError) as exc:
+        raise malformed(f"malformed payload ({type(exc).__name__})") from exc
+
+
 def _event(raw: dict[str, Any]) -> NormalizedEvent:
     name = raw.get("event")
     if not isinstance(name, str):
@@ -136,6 +154,9 @@ TEXT_TAG = "-sendwise_text-"
 
 
 def _fits_substitutions(email: OutgoingEmail) -> bool:
+    chars = len(HTML_TAG) + len(email.html) + (len(TEXT_TAG) + len(email.text) if email.text is not None else 0)
+    if 4 * chars <= SUBSTITUTION_LIMIT:  # a character is at most 4 bytes in UTF-8: no need to encode
+        return True
     size = len(HTML_TAG) + len(email.html.encode("utf-8"))
     if email.text is not None:
         size += len(TEXT_TAG) + len(email.text.encode("utf-8"))

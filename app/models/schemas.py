@@ -16,7 +16,7 @@ class EspConnectionIn(BaseModel):
     base_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s]+$")
     domain: str | None = Field(default=None, max_length=255)
     from_email: str = Field(max_length=320)
-    from_name: str | None = Field(default=None, max_length=200)
+    from_name: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00-\x1f\x7f\x85\u2028\u2029]*$")
     webhook_verification_key: str | None = Field(default=None, max_length=5000)
     webhook_signing_key: str | None = Field(default=None, max_length=2000)
     webhook_basic_auth: str | list[str] | None = None

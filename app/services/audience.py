@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlmodel import Session
 
-from app.core.db import is_postgres
+from app.core.db import is_postgres, json_loads
 from app.services.errors import Invalid
 
 _KEY = re.compile(r"^[A-Za-z0-9_\- ]{1,64}$")
@@ -39,6 +39,9 @@ def load_audience(session: Session, workspace_id: str, audience: dict[str, Any])
     """All subscribed customers, a list of external ids, or attribute equality (`where`)."""
     rows: list[Any] = []
     missing: list[str] = []
+    if audience.get("all") and is_postgres(session):
+        return _from_rows(_driver_rows(session, f"SELECT {_COLS_PG} FROM customer WHERE workspace_id = %(ws)s "
+                                                "AND status = 'subscribed' ORDER BY id", {"ws": workspace_id}), [])
     if audience.get("all"):
         rows = list(session.execute(
             text(f"SELECT {_COLS} FROM customer WHERE workspace_id = :ws AND status = 'subscribed' ORDER BY id"),
@@ -64,11 +67,10 @@ def load_audience(session: Session, workspace_id: str, audience: dict[str, Any])
             if not _KEY.match(key):
                 raise Invalid(f"audience.where: attribute name {key!r} not allowed", loc=["body", "audience"])
         if is_postgres(session):
-            rows = list(session.execute(
-                text(f"SELECT {_COLS} FROM customer WHERE workspace_id = :ws AND status = 'subscribed' "
-                     "AND attributes @> CAST(:w AS jsonb) ORDER BY id"),
-                {"ws": workspace_id, "w": json.dumps(where)},
-            ))
+            return _from_rows(_driver_rows(
+                session, f"SELECT {_COLS_PG} FROM customer WHERE workspace_id = %(ws)s AND status = 'subscribed' "
+                "AND attributes @> CAST(%(w)s AS jsonb) ORDER BY id", {"ws": workspace_id, "w": json.dumps(where)}),
+                [])
         else:
             conds: list[str] = []
             where_params: dict[str, Any] = {}
@@ -82,12 +84,30 @@ def load_audience(session: Session, workspace_id: str, audience: dict[str, Any])
                      + " AND ".join(conds) + " ORDER BY id"),
                 {"ws": workspace_id, **where_params},
             ))
+    return _from_rows(rows, missing)
+
+
+# On PostgreSQL the attributes come as JSON text, decoded here by orjson, and the rows straight from the driver:
+# for a million customers, the per-row result machinery and JSON loader wrappers cost more than the query.
+_COLS_PG = "id, external_id, COALESCE(timezone, inferred_timezone), status, CAST(attributes AS text)"
+
+
+def _driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Rows of a query run on the session's own connection (inside its transaction) by the driver's cursor."""
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(sql, params)
+        return list(cur.fetchall())
+
+
+def _from_rows(rows: list[Any], missing: list[str]) -> AudienceRows:
+    loads = json_loads
     return AudienceRows(
         ids=np.array([r[0] for r in rows], dtype=np.int64),
         external_ids=[r[1] for r in rows],
         timezones=[r[2] for r in rows],
         status=[r[3] for r in rows],
-        attributes=[r[4] if isinstance(r[4], dict) else json.loads(r[4] or "{}") for r in rows],
+        attributes=[r[4] if isinstance(r[4], dict) else loads(r[4] or "{}") for r in rows],
         missing=missing,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from functools import lru_cache
 
 import numpy as np
@@ -10,8 +11,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
-from app.core.bulk import int_array_literal
-from app.core.db import is_postgres
+from app.core.bulk import int_array_literal, positions
+from app.core.db import is_postgres, json_loads
 from app.models import Campaign
 from app.models.base import utcnow
 from app.propensity import FIRST_NAME_TOKEN, FittedModel
@@ -40,27 +41,23 @@ def contexts(s: Session, aud: AudienceRows) -> pd.DataFrame:
     clicks = np.zeros(n, dtype=np.int64)
     by_cat: list[dict[str, int]] = [{} for _ in range(n)]
     last: list[float | None] = [None] * n
-    pos = {int(c): i for i, c in enumerate(aud.ids)}
     now = utcnow()
-    ids = [int(c) for c in aud.ids]
-    pg = is_postgres(s)
-    step = 200_000 if pg else 10_000
-    for k in range(0, n, step):
-        chunk = ids[k:k + step]
-        if pg:  # one array parameter, and no JSON to decode for customers without category clicks
-            query, params = ("SELECT customer_id, sends, human_opens, human_clicks, CASE WHEN category_clicks = "
-                             "CAST('{}' AS jsonb) THEN NULL ELSE category_clicks END, last_engaged_at FROM "
-                             "customer_stats WHERE customer_id = ANY(CAST(:ids AS bigint[]))",
-                             {"ids": int_array_literal(chunk)})
-        else:
-            marks = ", ".join(str(c) for c in chunk)  # integers from our own query: safe to inline
-            query, params = ("SELECT customer_id, sends, human_opens, human_clicks, category_clicks, "
-                             f"last_engaged_at FROM customer_stats WHERE customer_id IN ({marks})", {})
-        for cid, sn, op, cl, cats, le in s.execute(text(query), params).all():
-            i = pos[int(cid)]
-            sends[i], opens[i], clicks[i] = sn, op, cl
-            by_cat[i] = cats if isinstance(cats, dict) else {}
-            last[i] = (now - le).total_seconds() / 86400 if le is not None else None
+    if is_postgres(s):
+        _contexts_pg(s, aud, sends, opens, clicks, by_cat, last, now)
+    else:
+        pos = {int(c): i for i, c in enumerate(aud.ids)}
+        ids = [int(c) for c in aud.ids]
+        for k in range(0, n, 10_000):
+            marks = ", ".join(str(c) for c in ids[k:k + 10_000])  # integers from our own query: safe to inline
+            query = ("SELECT customer_id, sends, human_opens, human_clicks, category_clicks, "
+                     f"last_engaged_at FROM customer_stats WHERE customer_id IN ({marks})")
+            for cid, sn, op, cl, cats, le in s.execute(text(query)).all():
+                i = pos[int(cid)]
+                sends[i], opens[i], clicks[i] = sn, op, cl
+                if isinstance(cats, str):
+                    cats = json_loads(cats)
+                by_cat[i] = cats if isinstance(cats, dict) else {}
+                last[i] = (now - le).total_seconds() / 86400 if le is not None else None
     return pd.DataFrame({
         "segment": [str(a["segment"]) if a.get("segment") is not None else None for a in aud.attributes],
         "first_name": [a.get("first_name") for a in aud.attributes],
@@ -68,6 +65,33 @@ def contexts(s: Session, aud: AudienceRows) -> pd.DataFrame:
         "sends": sends, "opens": opens, "clicks": clicks,
         "clicks_by_category": by_cat, "last_engaged_days": last,
     })
+
+
+def _contexts_pg(s: Session, aud: AudienceRows, sends: np.ndarray, opens: np.ndarray, clicks: np.ndarray,
+                 by_cat: list[dict[str, int]], last: list[float | None], now: dt.datetime) -> None:
+    """PostgreSQL: 200,000 customers per query (one array parameter), rows straight from the driver, counts
+    placed column-wise, JSON decoded (orjson) only for customers with category clicks."""
+    raw = s.connection().connection.driver_connection
+    for k in range(0, len(aud.ids), 200_000):
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(
+                "SELECT customer_id, sends, human_opens, human_clicks, CASE WHEN category_clicks = CAST('{}' AS jsonb) "
+                "THEN NULL ELSE CAST(category_clicks AS text) END, "
+                "CAST(EXTRACT(EPOCH FROM (CAST(%(now)s AS timestamp) - last_engaged_at)) / 86400 AS float8) "
+                "FROM customer_stats WHERE customer_id = ANY(CAST(%(ids)s AS bigint[]))",
+                {"ids": int_array_literal(aud.ids[k:k + 200_000]), "now": now})
+            rows = cur.fetchall()
+        if not rows:
+            continue
+        cid, sn, op, cl, cats, days = zip(*rows, strict=True)
+        idx = positions(aud.ids, cid)
+        sends[idx], opens[idx], clicks[idx] = sn, op, cl
+        for i, c, d in zip(idx.tolist(), cats, days, strict=True):
+            if c is not None:
+                loaded = json_loads(c)
+                by_cat[i] = loaded if isinstance(loaded, dict) else {}
+            if d is not None:
+                last[i] = float(d)
 
 
 def subject_candidates(camp: Campaign) -> list[str]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
-from app.core.db import is_postgres, session_scope
+from app.core.db import is_postgres, json_loads, session_scope
 from app.models import Campaign, Customer, Message
 from app.models.base import utcnow
 from app.services import esp_delivery
@@ -60,48 +60,144 @@ def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> l
 
 
 def dispatch_due(batch_size: int | None = None, time_budget: float = 50.0) -> TickResult:
-    """Claim and send due messages in batches until none is due or the time budget is spent."""
+    """Claim and send due messages in batches until none is due or the time budget is spent.
+
+    Pipelined, one batch deep: while a batch is with the ESP (marked attempted, the HTTP call, the
+    outcome recorded) on a helper thread, the next one is claimed, loaded and rendered here. Each batch
+    keeps its own order of commits, so what `reconcile` finds after a crash is unchanged.
+    """
+    from concurrent.futures import Future
+
     from app.core.config import get_settings
 
     batch_size = batch_size or get_settings().DISPATCH_BATCH_SIZE
     result = TickResult()
     t0 = time.monotonic()
-    while time.monotonic() - t0 < time_budget:
-        with session_scope() as s:
-            ids = claim_due(s, batch_size)
-        if not ids:
-            break
-        result.claimed += len(ids)
-        send_claimed(ids, result)
+    pending: Future[None] | None = None
+    try:
+        while time.monotonic() - t0 < time_budget:
+            with session_scope() as s:
+                ids = claim_due(s, batch_size)
+            if not ids:
+                break
+            result.claimed += len(ids)
+            prepared = prepare_claimed(ids, result)
+            if pending is not None:
+                pending.result()
+            pending = _delivery_pool().submit(deliver_prepared, prepared, result)
+    finally:
+        if pending is not None:
+            pending.result()
     finish_campaigns()
     return result
 
 
+_pool: Any = None
+
+
+def _delivery_pool() -> Any:
+    """One helper thread per process for the ESP side of a batch (created on first use)."""
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendwise-deliver")
+    return _pool
+
+
 def send_claimed(ids: list[str], result: TickResult) -> None:
     """Send messages already claimed by this worker."""
+    deliver_prepared(prepare_claimed(ids, result), result)
+
+
+@dataclass(slots=True)
+class Claimed:
+    """What rendering one claimed message needs (one row of `load_claimed`)."""
+
+    id: str
+    workspace_id: str
+    campaign_id: str
+    subject_index: int
+    category: str | None
+    customer_id: int | None
+    external_id: str | None
+    email: str | None
+    attributes: dict[str, Any]
+    timezone: str | None
+    locale: str | None
+    customer_status: str | None
+    campaign_status: str
+
+
+_LOAD = (
+    "SELECT m.id, m.workspace_id, m.campaign_id, m.subject_index, m.category, c.id, c.external_id, c.email, "
+    "c.attributes, COALESCE(NULLIF(c.timezone, ''), c.inferred_timezone), c.locale, c.status, camp.status "
+    "FROM message m LEFT JOIN customer c ON c.id = m.customer_id JOIN campaign camp ON camp.id = m.campaign_id "
+    "WHERE "
+)
+
+
+def load_claimed(s: Session, ids: list[str]) -> list[Claimed]:
+    """The claimed messages still `sending`, with their customer and campaign status: one query, no ORM."""
+    if not ids:
+        return []
+    if is_postgres(s):  # one array parameter
+        rows = s.execute(text(_LOAD + "m.status = 'sending' AND m.id = ANY(CAST(:ids AS varchar[]))"),
+                         {"ids": ids}).all()
+    else:
+        rows = []
+        for k in range(0, len(ids), 500):
+            chunk = ids[k:k + 500]
+            marks = {f"i{j}": v for j, v in enumerate(chunk)}
+            where = f"m.status = 'sending' AND m.id IN ({', '.join(':' + name for name in marks)})"
+            rows.extend(s.execute(text(_LOAD + where), marks).all())
+    return claimed_rows(rows)
+
+
+def claimed_rows(rows: Any) -> list[Claimed]:
+    """`Claimed` from rows of the `_LOAD` columns (attributes decoded where the driver left JSON text)."""
+    out = []
+    for r in rows:
+        attrs = r[8]
+        if isinstance(attrs, str | bytes):
+            attrs = json_loads(attrs)
+        out.append(Claimed(r[0], r[1], r[2], int(r[3] or 0), r[4], None if r[5] is None else int(r[5]), r[6], r[7],
+                           attrs if isinstance(attrs, dict) else {}, r[9], r[10], r[11], r[12]))
+    return out
+
+
+Prepared = list[tuple[str, list[Any], dict[str, dict[str, Any]]]]
+
+
+def prepare_claimed(ids: list[str], result: TickResult) -> Prepared:
+    """Load claimed messages, settle those that must not go (suppression is checked now, at send time,
+    not only at planning time) and render the rest: `[(workspace_id, emails, meta)]`."""
     with session_scope() as s:
-        rows = s.exec(
-            select(Message, Customer, Campaign)
-            .join(Customer, col(Customer.id) == col(Message.customer_id), isouter=True)
-            .join(Campaign, col(Campaign.id) == col(Message.campaign_id))
-            .where(col(Message.id).in_(ids), col(Message.status) == "sending")
-        ).all()
-        # Suppression is checked now, at send time, not only at planning time.
+        rows = load_claimed(s, ids)
         outcome: dict[str, tuple[str, str | None]] = {}
-        ready: dict[str, list[tuple[Message, Customer, Campaign]]] = defaultdict(list)
-        for m, cust, camp in rows:
-            if camp.status not in LIVE_CAMPAIGN:
+        ready: dict[str, list[Claimed]] = defaultdict(list)
+        for m in rows:
+            if m.campaign_status not in LIVE_CAMPAIGN:
                 outcome[m.id] = ("cancelled", "campaign cancelled")
-            elif cust is None:
+            elif m.customer_id is None:
                 outcome[m.id] = ("cancelled", "customer erased")
-            elif cust.status != "subscribed":
-                outcome[m.id] = ("suppressed", f"customer {cust.status} before sending")
+            elif m.customer_status != "subscribed":
+                outcome[m.id] = ("suppressed", f"customer {m.customer_status} before sending")
             else:
-                ready[m.workspace_id].append((m, cust, camp))
-        _settle(s, outcome, result)
-        s.commit()
-    for workspace_id, items in ready.items():
-        emails, meta = _render(items)
+                ready[m.workspace_id].append(m)
+        if outcome:
+            _settle(s, outcome, result)
+            s.commit()
+        for items in ready.values():
+            for camp_id in {m.campaign_id for m in items} - _compiled.keys():
+                camp = s.get(Campaign, camp_id)
+                if camp is not None:
+                    compiled_for(camp)
+    return [(workspace_id, *_render(items)) for workspace_id, items in ready.items()]
+
+
+def deliver_prepared(prepared: Prepared, result: TickResult) -> None:
+    for workspace_id, emails, meta in prepared:
         esp_delivery.deliver(workspace_id, emails, meta, result)
 
 
@@ -118,33 +214,50 @@ def compiled_for(camp: Campaign) -> CompiledCampaign:
     return _compiled[key]
 
 
-def customer_context(cust: Customer) -> dict[str, Any]:
+def customer_context(cust: Customer | Claimed) -> dict[str, Any]:
     """What templates see as `customer`."""
+    tz = cust.timezone if isinstance(cust, Claimed) else (cust.timezone or cust.inferred_timezone)
     return {"external_id": cust.external_id, "email": cust.email, "attributes": cust.attributes or {},
-            "timezone": cust.timezone or cust.inferred_timezone, "locale": cust.locale}
+            "timezone": tz, "locale": cust.locale}
 
 
-def _render(items: list[tuple[Message, Customer, Campaign]]) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
+
+
+def _render(items: list[Claimed]) -> tuple[list[Any], dict[str, dict[str, Any]]]:
     from app.esp.outgoing import OutgoingEmail
 
     emails, meta = [], {}
-    for m, cust, camp in items:
+    for m in items:
         url = unsubscribe_url(m.id)
-        subject, html, txt = compiled_for(camp).render(customer_context(cust), m.subject_index, m.category, url)
+        compiled = _compiled.get(m.campaign_id)
+        if compiled is None:  # evicted meanwhile (more than 256 campaigns in one batch)
+            with session_scope() as s:
+                camp = s.get(Campaign, m.campaign_id)
+            assert camp is not None
+            compiled = compiled_for(camp)
+        subject, html, txt = compiled.render(customer_context(m), m.subject_index, m.category, url)
+        first_name = m.attributes.get("first_name")
         emails.append(OutgoingEmail(
-            message_id=m.id, to_email=cust.email, to_name=(cust.attributes or {}).get("first_name"),
+            message_id=m.id, to_email=m.email or "", to_name=first_name,
             subject=subject, html=html, text=txt,
-            headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+            headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": _UNSUBSCRIBE_POST},
         ))
-        meta[m.id] = {"customer_id": cust.id, "subject": subject, "category": m.category,
+        meta[m.id] = {"customer_id": m.customer_id, "subject": subject, "category": m.category,
                       "workspace_id": m.workspace_id}
     return emails, meta
 
 
 def _settle(s: Session, outcome: dict[str, tuple[str, str | None]], result: TickResult) -> None:
-    for mid, (status, reason) in outcome.items():
-        s.execute(update(Message).where(col(Message.id) == mid).values(status=status, reason=reason))
-        setattr(result, status, getattr(result, status) + 1)
+    """One UPDATE per (status, reason), not one per message."""
+    groups: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    for mid, key in outcome.items():
+        groups[key].append(mid)
+    for (status, reason), mids in groups.items():
+        for k in range(0, len(mids), 500):
+            s.execute(update(Message).where(col(Message.id).in_(mids[k:k + 500]))
+                      .values(status=status, reason=reason))
+        setattr(result, status, getattr(result, status) + len(mids))
 
 
 def finish_campaigns() -> None:

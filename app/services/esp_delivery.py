@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import orjson
 from sqlalchemy import update
 from sqlmodel import Session, col
 
@@ -78,8 +80,8 @@ def _send_with_retries(workspace_id: str, cfg: SenderConfig, req: SendRequest, m
     delay = 1.0
     for attempt in range(1, MAX_TRIES + 1):
         try:
-            resp = http_client().request(req.method, req.url, headers=req.headers, json=req.json, data=req.data,
-                                         content=req.content)
+            resp = http_client().request(req.method, req.url, headers=_headers(req), data=req.data,
+                                         content=_content(req))
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # Nothing reached the ESP: safe to try again.
             log.warning("ESP unreachable: %s", type(exc).__name__, extra={"workspace_id": workspace_id})
@@ -100,6 +102,22 @@ def _send_with_retries(workspace_id: str, cfg: SenderConfig, req: SendRequest, m
             return
         time.sleep(wait)
         delay = min(delay * 2, MAX_WAIT)
+
+
+def _content(req: SendRequest) -> bytes | None:
+    """The request body: a JSON body encoded once with orjson (several times faster than httpx's `json=`)."""
+    if req.json is None:
+        return req.content
+    try:
+        return orjson.dumps(req.json)
+    except TypeError:  # something orjson does not encode (a non-string key): the standard library does
+        return json.dumps(req.json).encode()
+
+
+def _headers(req: SendRequest) -> dict[str, str]:
+    if req.json is None or any(k.lower() == "content-type" for k in req.headers):
+        return req.headers
+    return {**req.headers, "Content-Type": "application/json"}
 
 
 def _mark_attempted(ids: list[str]) -> None:

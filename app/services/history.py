@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from app.core.bulk import bulk_insert
 from app.models import Customer
 from app.services import stats
+from app.services.validation import check_storable
 
 MAX_ROWS = 1_000_000
 MAX_ERRORS = 1000
@@ -71,6 +72,9 @@ def _row(rec: dict[str, Any]) -> dict[str, Any]:
     ext, email = rec.get("external_id"), rec.get("email")
     if not ext and not email:
         raise ValueError("external_id or email is required")
+    for key in ("external_id", "email", "subject", "category"):
+        if isinstance(rec.get(key), str):
+            check_storable(rec[key], key)  # NUL or a lone surrogate would fail the whole chunk's insert
     try:
         sent = parse_time(rec.get("sent_at"))
     except (ValueError, OverflowError, OSError):
@@ -130,6 +134,8 @@ def records_ndjson(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] |
             continue
         try:
             rec = json.loads(line)
+            if "\\u" in line:  # a lone surrogate ("\ud800") parses but cannot be stored: refuse the line
+                json.dumps(rec, ensure_ascii=False).encode("utf-8")
         except (ValueError, RecursionError):
             yield n, "not valid JSON"
             continue

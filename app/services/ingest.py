@@ -8,6 +8,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+from sqlalchemy import select as sa_select
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
@@ -34,6 +36,10 @@ def process_inbox(inbox_id: int) -> dict[str, Any]:
         row = s.exec(q).first()
         if row is None or row.processed_at is not None:
             return {"skipped": True}
+        if is_postgres(s):
+            # No wait for the WAL flush at commit: the batch is already durable in the inbox, and a commit
+            # lost in a crash leaves the row unprocessed, so the sweep ingests it again (all or nothing).
+            s.execute(text("SET LOCAL synchronous_commit = off"))
         try:
             events = parse_webhook(row.provider, row.body)
         except WebhookError as exc:  # verified but unreadable now: keep it, marked, for a human to look at
@@ -43,6 +49,8 @@ def process_inbox(inbox_id: int) -> dict[str, Any]:
             return {"error": exc.message}
         result = ingest_events(s, row.workspace_id, events)
         row.processed_at = utcnow()
+        # Each event keeps its own raw payload (erased with its customer); the batch body is not kept.
+        row.body = b""
         s.add(row)
         s.commit()
     return result
@@ -72,18 +80,22 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
     mids = sorted({e.message_id for e in events if e.message_id})
     messages: dict[str, tuple[int, str | None]] = {}
     unsettled: set[str] = set()  # messages whose send was interrupted: an event confirms them
+    sent_at: dict[str, dt.datetime] = {}
     for chunk in _in_chunks(mids):
         found = s.execute(text(
-            "SELECT id, customer_id, category, status FROM message WHERE id = ANY(CAST(:ids AS varchar[])) "
+            "SELECT id, customer_id, category, status, sent_at FROM message WHERE id = ANY(CAST(:ids AS varchar[])) "
             "AND workspace_id = :ws"
         ), {"ids": chunk, "ws": workspace_id}).all() if pg else s.execute(
-            select(Message.id, Message.customer_id, Message.category, Message.status)
-            .where(col(Message.id).in_(chunk), Message.workspace_id == workspace_id)
+            sa_select(col(Message.id), col(Message.customer_id), col(Message.category), col(Message.status),
+                      col(Message.sent_at))
+            .where(col(Message.id).in_(chunk), col(Message.workspace_id) == workspace_id)
         ).all()
-        for mid, cust, cat, status in found:
+        for mid, cust, cat, status, sent in found:
             messages[mid] = (int(cust), cat)
             if status in ("sending", "failed"):
                 unsettled.add(mid)
+            if sent is not None:
+                sent_at[mid] = as_utc(sent)
     emails = sorted({e.recipient for e in events if e.recipient and (e.message_id not in messages)})
     by_email: dict[str, int] = {}
     for chunk in _in_chunks(emails):
@@ -93,7 +105,7 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
         ).all():
             by_email.setdefault(email, int(cid))
     erased = _erased(s, workspace_id, [e for e in emails if e not in by_email])
-    delivered, first_open = _known_times(s, [m for m in mids if m in messages])
+    delivered, first_open = _known_times(s, [m for m in mids if m in messages], sent_at)
     verdicts = classify(events, delivered, first_open)
 
     rows, kept = [], []
@@ -136,8 +148,10 @@ def _erased(s: Session, workspace_id: str, emails: list[str]) -> set[str]:
     return found
 
 
-def _known_times(s: Session, mids: list[str]) -> tuple[dict[str, dt.datetime], dict[str, dt.datetime]]:
-    """Delivery (else send) time and first open of messages, from earlier batches."""
+def _known_times(s: Session, mids: list[str], sent_at: dict[str, dt.datetime] | None = None
+                 ) -> tuple[dict[str, dt.datetime], dict[str, dt.datetime]]:
+    """Delivery (else send) time and first open of messages, from earlier batches (`sent_at`: the send
+    times of `mids` when the caller already read them)."""
     delivered: dict[str, dt.datetime] = {}
     opened: dict[str, dt.datetime] = {}
     pg = is_postgres(s)
@@ -153,9 +167,13 @@ def _known_times(s: Session, mids: list[str]) -> tuple[dict[str, dt.datetime], d
             f"SELECT message_id, type, MIN(occurred_at) FROM event WHERE {cond} "
             "AND type IN ('delivered', 'opened') GROUP BY message_id, type"), marks).all():
             (delivered if typ == "delivered" else opened)[mid] = as_utc(t)
+        if sent_at is not None:
+            continue
         for mid, t in s.execute(text(f"SELECT id, sent_at FROM message WHERE {mcond}"), marks).all():
             if t is not None:
                 delivered.setdefault(mid, as_utc(t))
+    for mid, t in (sent_at or {}).items():
+        delivered.setdefault(mid, t)
     return delivered, opened
 
 
@@ -191,8 +209,19 @@ _INSERT_EVENTS_PG = (
 )
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _iso(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def json_doc(value: Any) -> str:
+    """A JSON document for `CAST(:rows AS json)`: orjson (naive datetimes as ISO 8601, as `isoformat`), the
+    standard library for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), default=_iso)
 
 
 def _insert_events_pg(s: Session, rows: list[dict[str, Any]]) -> set[str]:
@@ -200,8 +229,7 @@ def _insert_events_pg(s: Session, rows: list[dict[str, Any]]) -> set[str]:
     INSERT … SELECT FROM json_to_recordset: no per-row parameters to bind, the raw event nested as is."""
     new: set[str] = set()
     for chunk in _in_chunks(rows):
-        doc = json.dumps([{**r, "occurred_at": _iso(r["occurred_at"]), "received_at": _iso(r["received_at"])}
-                          for r in chunk], separators=(",", ":"))
+        doc = json_doc(chunk)
         new.update(k for (k,) in s.execute(text(_INSERT_EVENTS_PG), {"rows": doc}).all())
     return new
 
@@ -223,7 +251,7 @@ def _update_sends_pg(s: Session, opens: list[dict[str, Any]], machine: list[dict
     for column, items in (("opened_at", opens), ("clicked_at", clicks)):
         ms, ts = _first_times(items)
         if ms:
-            doc = json.dumps([{"m": m, "t": t.isoformat()} for m, t in zip(ms, ts, strict=True)])
+            doc = json_doc([{"m": m, "t": t} for m, t in zip(ms, ts, strict=True)])
             s.execute(text(
                 f"UPDATE send SET {column} = v.t FROM json_to_recordset(CAST(:rows AS json)) AS v(m varchar, "
                 f"t timestamp) WHERE send.message_id = v.m AND (send.{column} IS NULL OR send.{column} > v.t)"
@@ -231,7 +259,7 @@ def _update_sends_pg(s: Session, opens: list[dict[str, Any]], machine: list[dict
     flagged = sorted({o["m"] for o in machine if o["m"]})
     if flagged:
         s.execute(text("UPDATE send SET machine_open = true WHERE message_id IN (SELECT json_array_elements_text("
-                       "CAST(:m AS json))) AND NOT machine_open"), {"m": json.dumps(flagged)})
+                       "CAST(:m AS json))) AND NOT machine_open"), {"m": json_doc(flagged)})
 
 
 def _apply(s: Session, workspace_id: str,

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import delete, text
 from sqlmodel import Session, col
 
-from app.core.bulk import bulk_insert
+from app.core.bulk import Repeat, copy_columns
 from app.core.db import session_scope
 from app.models import Campaign, Message, Workspace
 from app.models.base import as_utc, from_db_time, utcnow
@@ -40,7 +40,7 @@ def plan_campaign(campaign_id: str, progress: Callable[[float], None] | None = N
         ws = s.get(Workspace, camp.workspace_id)
         assert ws is not None
         aud = load_audience(s, camp.workspace_id, camp.audience)
-        plan = build_plan(s, camp, ws, aud)
+        plan = build_plan_columns(s, camp, ws, aud)
         s.commit()
     progress(0.7)
     with session_scope() as s:
@@ -49,7 +49,7 @@ def plan_campaign(campaign_id: str, progress: Callable[[float], None] | None = N
             return {"skipped": True, "status": camp.status if camp else None}
         # A task redelivered after a crash starts again from nothing.
         s.execute(delete(Message).where(col(Message.campaign_id) == campaign_id))
-        n = bulk_insert(s, "message", COLUMNS, plan)
+        n = copy_columns(s, "message", COLUMNS, plan)
         camp.status = "scheduled"
         s.add(camp)
         s.commit()
@@ -60,6 +60,14 @@ def plan_campaign(campaign_id: str, progress: Callable[[float], None] | None = N
 
 def build_plan(s: Session, camp: Campaign, ws: Workspace, aud: AudienceRows) -> list[tuple[Any, ...]]:
     """The message rows of a campaign (not yet written)."""
+    cols = build_plan_columns(s, camp, ws, aud)
+    if not cols:
+        return []
+    return list(zip(*([c.value] * c.n if isinstance(c, Repeat) else c for c in cols), strict=True))
+
+
+def build_plan_columns(s: Session, camp: Campaign, ws: Workspace, aud: AudienceRows) -> list[Any]:
+    """The message rows of a campaign (not yet written), column by column in `COLUMNS` order."""
     n = len(aud)
     if n == 0:
         return []
@@ -75,7 +83,6 @@ def build_plan(s: Session, camp: Campaign, ws: Workspace, aud: AudienceRows) -> 
     content = content_choice.choose(s, camp, aud, holdout, rng)
     capped = _frequency_capped(s, camp, aud.ids, chosen)
     now = utcnow()
-    ws_id, cid = camp.workspace_id, camp.id
     # Column-wise (numpy) rather than a Python loop per customer: a million rows in a few seconds.
     status_arr = np.asarray(aud.status, dtype=object)
     not_subscribed = status_arr != "subscribed"
@@ -88,16 +95,14 @@ def build_plan(s: Session, camp: Campaign, ws: Workspace, aud: AudienceRows) -> 
     for i in np.flatnonzero(not_subscribed):
         reason[i] = f"customer is {aud.status[i]}"
     arm = np.where(holdout, "holdout", np.where(explore_hour | content.explored, "explore", "personalized"))
-    micros = np.round(np.where(quiet, 0.0, chosen) * 1e6).astype(np.int64).astype("datetime64[us]").tolist()
-    at = [now if q else t for q, t in zip(quiet.tolist(), micros, strict=True)]
+    micros = np.round(np.where(quiet, 0.0, chosen) * 1e6).astype(np.int64).astype("datetime64[us]")
+    at = np.where(quiet, np.datetime64(now, "us"), micros)
     hexes = os.urandom(16 * n).hex()  # random 32-hex ids, as new_id() makes them, drawn at once
     ids = [hexes[32 * i:32 * i + 32] for i in range(n)]
-    return list(zip(ids, [ws_id] * n, [cid] * n, aud.ids.tolist(), arm.tolist(), at,
-                    np.asarray(content.subject_index, dtype=np.int64).tolist(), list(content.category),
-                    np.asarray(content.propensity, dtype=float).tolist(),
-                    np.asarray(content.subject_propensity, dtype=float).tolist(),
-                    np.asarray(content.category_propensity, dtype=float).tolist(),
-                    status.tolist(), reason.tolist(), [0] * n, strict=True))
+    return [ids, Repeat(camp.workspace_id, n), Repeat(camp.id, n), aud.ids, arm.tolist(), at,
+            np.asarray(content.subject_index, dtype=np.int64), list(content.category),
+            np.asarray(content.propensity, dtype=float), np.asarray(content.subject_propensity, dtype=float),
+            np.asarray(content.category_propensity, dtype=float), status.tolist(), reason.tolist(), Repeat(0, n)]
 
 
 def choose_instants(camp: Campaign, start: dt.datetime, end: dt.datetime, tzs: list[str], scores: np.ndarray,

@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import orjson
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
@@ -118,7 +119,7 @@ def _apply_pg(session: Session, workspace_id: str, deltas: dict[int, StatsDelta]
                 "last_sent_at": to_db_time(d.last_sent_at).isoformat() if d.last_sent_at else None,
                 "last_engaged_at": to_db_time(d.last_engaged_at).isoformat() if d.last_engaged_at else None,
             })
-        session.execute(text(_APPLY_PG), {"ws": workspace_id, "rows": json.dumps(rows, separators=(",", ":"))})
+        session.execute(text(_APPLY_PG), {"ws": workspace_id, "rows": orjson.dumps(rows).decode()})
 
 
 def apply(session: Session, workspace_id: str, deltas: dict[int, StatsDelta]) -> None:

@@ -45,9 +45,35 @@ def check_attributes(value: Any) -> dict[str, Any]:
             raise ValueError("attributes is not valid JSON") from None
     if not isinstance(value, dict):
         raise ValueError("attributes must be a JSON object")
-    if len(json.dumps(value)) > MAX_ATTRIBUTES_BYTES:
+    dumped = json.dumps(value)
+    if len(dumped) > MAX_ATTRIBUTES_BYTES:
         raise ValueError("attributes larger than 16 kB")
+    if "\\u0000" in dumped or "\\ud" in dumped:  # only then walk the values (rare)
+        _check_storable_tree(value, "attributes")
     return value
+
+
+def check_storable(value: str, what: str) -> str:
+    """Refuse text no database stores: NUL (PostgreSQL rejects it) and lone surrogates (not UTF-8)."""
+    if "\x00" in value:
+        raise ValueError(f"{what} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode (a lone surrogate)") from None
+    return value
+
+
+def _check_storable_tree(value: Any, what: str) -> None:
+    if isinstance(value, str):
+        check_storable(value, what)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_storable(str(k), what)
+            _check_storable_tree(v, what)
+    elif isinstance(value, list):
+        for v in value:
+            _check_storable_tree(v, what)
 
 
 def check_customer_row(row: Any) -> dict[str, Any]:
@@ -61,6 +87,7 @@ def check_customer_row(row: Any) -> dict[str, Any]:
         raise ValueError("external_id is required")
     if len(ext) > 255:
         raise ValueError("external_id longer than 255 characters")
+    check_storable(ext, "external_id")
     tz = row.get("timezone") or None
     if tz is not None:
         if not isinstance(tz, str):
@@ -69,6 +96,8 @@ def check_customer_row(row: Any) -> dict[str, Any]:
     locale = row.get("locale") or None
     if locale is not None and (not isinstance(locale, str) or len(locale) > 35):
         raise ValueError("locale must be a string of at most 35 characters")
+    if locale is not None:
+        check_storable(locale, "locale")
     subscribed = row.get("subscribed", True)
     if isinstance(subscribed, str):
         low = subscribed.strip().lower()

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from app.core.config import get_settings
 from app.core.queue import enqueue
 from app.core.security import decrypt_secret, derive_key
-from app.esp import WebhookError, WebhookSettings, parse_webhook, ses, verify_webhook
+from app.esp import WebhookError, WebhookSettings, check_webhook, ses, verify_webhook
 from app.models import EspConnection, WebhookInbox, WebhookNonce
 from app.services.metrics import WEBHOOK_BATCHES
 
@@ -68,7 +68,7 @@ def accept(session: Session, provider: str, workspace_id: str, headers: Mapping[
                 _confirm_sns_subscription(url)
                 session.commit()
                 return {"accepted": 0, "subscription": "confirmed"}
-        events = parse_webhook(provider, body)
+        count = check_webhook(provider, body)  # 400 on malformed; full normalization happens on the worker
     except WebhookError as exc:
         session.rollback()
         WEBHOOK_BATCHES.labels(provider if len(provider) < 12 else "other", f"rejected_{exc.status_code}").inc()
@@ -81,7 +81,7 @@ def accept(session: Session, provider: str, workspace_id: str, headers: Mapping[
         enqueue(INGEST_TASK, row.id)
     except Exception as exc:  # the batch is durable; the inbox sweep ingests it later
         log.warning("could not enqueue ingestion: %s", type(exc).__name__, extra={"workspace_id": workspace_id})
-    return {"accepted": len(events)}
+    return {"accepted": count}
 
 
 def _confirm_sns_subscription(url: str) -> None:

@@ -71,7 +71,7 @@ def _post_delivered(client, workspace_id: str, esp: FakeESP) -> None:
 
 def test_sigkill_during_dispatch_never_duplicates_or_loses(client, auth, workspace):
     n = int(os.environ.get("SENDWISE_CHAOS_MESSAGES", "600"))
-    esp = FakeESP(delay=0.15)
+    esp = FakeESP(delay=0.4)  # slow enough that every kill lands mid-dispatch
     queue = "chaos"
     try:
         cid = _setup(client, auth, esp, n, "k")
