@@ -6,22 +6,17 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from app.core.db import session_scope
-from app.models import Campaign, Event
+from app.models import Event
 from app.models.base import utcnow
-from app.services import demo_engagement, dispatch, ingest, planning
+from app.services import demo_engagement, dispatch, ingest
 from app.services.demo_seed import seed_demo
-from tests.integration.helpers import campaign_body
+from tests.integration.helpers import campaign_body, plan_in_process
 
 
 def test_demo_readers_respond_through_ingestion(client, auth, workspace):
     seed_demo(workspace[0], n_customers=300, seed=11, fit=False, campaign=False)
     cid = client.post("/v1/campaigns", headers=auth, json=campaign_body()).json()["id"]
-    with session_scope() as s:
-        camp = s.get(Campaign, cid)
-        camp.status = "planning"
-        s.add(camp)
-        s.commit()
-    planning.plan_campaign(cid)
+    plan_in_process(workspace[0], cid)
     dispatch.dispatch_due()
     assert client.get(f"/v1/campaigns/{cid}", headers=auth).json()["counts"]["sent"] == 300
     with session_scope() as s:  # readers answer emails that have been out for a little while

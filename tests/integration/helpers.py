@@ -52,3 +52,13 @@ def drive(client, auth, cid: str, until=("sent",), timeout: float = 120) -> dict
             return st
         time.sleep(0.7)
     raise AssertionError(f"campaign {cid} not in {until}: {st['status']} {st['counts']}")
+
+
+def plan_in_process(workspace_id: str, cid: str) -> None:
+    """Launch a draft and plan it in this process (tests that drive dispatch themselves)."""
+    from app.core.db import session_scope
+    from app.services import campaigns, planning
+
+    with session_scope() as s:
+        campaigns.mark_launching(s, workspace_id, cid)
+    planning.plan_campaign(cid)

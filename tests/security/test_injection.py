@@ -6,10 +6,8 @@ import email
 import email.policy
 
 from app.core.config import get_settings
-from app.core.db import session_scope
-from app.models import Campaign
-from app.services import dispatch, planning
-from tests.integration.helpers import campaign_body
+from app.services import dispatch
+from tests.integration.helpers import campaign_body, plan_in_process
 from tests.security.hostile import customer_count
 
 SQL = ["'; DROP TABLE customer;--", "\" OR 1=1 --", "x' UNION SELECT api_key.key_hash FROM api_key --",
@@ -62,12 +60,7 @@ def test_crlf_in_customer_data_and_subjects_never_splits_headers(client, auth, w
     r = client.post("/v1/campaigns", headers=auth, json=body)
     assert r.status_code == 201, r.text
     cid = r.json()["id"]
-    with session_scope() as s:
-        camp = s.get(Campaign, cid)
-        camp.status = "planning"
-        s.add(camp)
-        s.commit()
-    planning.plan_campaign(cid)
+    plan_in_process(workspace[0], cid)
     dispatch.dispatch_due()
     files = sorted((get_settings().outbox_dir / workspace[0]).glob("*.eml"))
     assert len(files) == len(CRLF) - 1
