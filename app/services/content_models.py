@@ -14,7 +14,7 @@ from sqlmodel import Session
 from app.core.bulk import int_array_literal, positions
 from app.core.db import is_postgres, json_loads
 from app.models import Campaign
-from app.models.base import utcnow
+from app.models.base import as_utc, utcnow
 from app.propensity import FIRST_NAME_TOKEN, FittedModel
 from app.services.audience import AudienceRows
 from app.services.sendtime_view import latest_model
@@ -57,7 +57,8 @@ def contexts(s: Session, aud: AudienceRows) -> pd.DataFrame:
                 if isinstance(cats, str):
                     cats = json_loads(cats)
                 by_cat[i] = cats if isinstance(cats, dict) else {}
-                last[i] = (now - le).total_seconds() / 86400 if le is not None else None
+                # SQLite hands raw-query timestamps back as text.
+                last[i] = (now - as_utc(le).replace(tzinfo=None)).total_seconds() / 86400 if le is not None else None
     return pd.DataFrame({
         "segment": [str(a["segment"]) if a.get("segment") is not None else None for a in aud.attributes],
         "first_name": [a.get("first_name") for a in aud.attributes],

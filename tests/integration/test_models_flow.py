@@ -40,6 +40,18 @@ def test_fit_job_models_and_send_times(client, auth, workspace):
         {"external_id": "newbie", "email": "newbie@example.com", "timezone": "Europe/Paris"}]})
     n = client.get("/v1/customers/newbie", headers=auth).json()["send_time"]
     assert n["source"] in ("segment", "global") and n["confidence"] == 0.0
+    # Planning with the fitted models: subjects and blocks are chosen by them, propensities logged.
+    from tests.integration.helpers import campaign_body, launch_and_plan
+
+    cid = launch_and_plan(client, auth, campaign_body(
+        subject_variants=["{{ customer.attributes.first_name }}, 30% off", "New arrivals", "Did you see this?"],
+        content_blocks={"outdoor": "<p>Tents</p>", "fashion": "<p>Coats</p>"}, strategy="optimal",
+        holdout_fraction=0.1, exploration=0.1), timeout=120)
+    camp = client.get(f"/v1/campaigns/{cid}", headers=auth).json()
+    assert camp["status"] == "scheduled", camp.get("error")
+    items = client.get(f"/v1/campaigns/{cid}/messages", headers=auth, params={"limit": 1000}).json()["items"]
+    assert len(items) > 300 and all(0 < m["propensity"] <= 1 for m in items)
+    assert {m["arm"] for m in items} >= {"personalized", "holdout"}
     # A second fit makes version 2.
     job2 = client.post("/v1/models/fit", headers=auth).json()["job_id"]
     wait_for(lambda: client.get(f"/v1/jobs/{job2}", headers=auth).json()["status"] == "succeeded", timeout=240)
