@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from app.models import Workspace
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def progress_bar() -> Progress:
