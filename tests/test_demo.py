@@ -3,14 +3,15 @@
 import datetime as dt
 
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, func, select
 
 from app.core.db import session_scope
-from app.models import Event
+from app.models import Event, WebhookInbox
 from app.models.base import utcnow
 from app.services import demo_engagement, dispatch, ingest
 from app.services.demo_seed import seed_demo
 from tests.integration.helpers import campaign_body, plan_in_process
+from tests.support import wait_for
 
 
 def test_demo_readers_respond_through_ingestion(client, auth, workspace):
@@ -27,6 +28,13 @@ def test_demo_readers_respond_through_ingestion(client, auth, workspace):
     assert posted >= 300
     for inbox_id in ingest.pending_inbox_ids(older_than=0):
         ingest.process_inbox(inbox_id)
+
+    def ingested() -> bool:  # here, or by a session worker on the PostgreSQL+Redis run
+        with session_scope() as s:
+            return s.exec(select(func.count()).select_from(WebhookInbox).where(
+                WebhookInbox.workspace_id == workspace[0], col(WebhookInbox.processed_at).is_(None))).one() == 0
+
+    wait_for(ingested, timeout=60)
     with session_scope() as s:
         evs = s.exec(select(Event).where(Event.workspace_id == workspace[0])).all()
     kinds = {(e.type, e.human) for e in evs}
