@@ -28,14 +28,14 @@ from tests.support import start_worker, stop_process, wait_for
 KEY = ec.generate_private_key(ec.SECP256R1())
 
 
-def _setup(client, auth, workspace_id: str, esp: FakeESP, n: int, prefix: str) -> str:
+def _setup(client, auth, esp: FakeESP, n: int, prefix: str) -> str:
     add_customers(client, auth, n, prefix=prefix)
     r = client.put("/v1/esp", headers=auth, json={
         "provider": "sendgrid", "api_key": "SG.x", "base_url": esp.url, "from_email": "n@example.com",
         "webhook_verification_key": sendgrid.public_key_b64(KEY)})
     assert r.status_code == 200
     cid = client.post("/v1/campaigns", headers=auth, json=campaign_body()).json()["id"]
-    plan_in_process(workspace_id, cid)
+    plan_in_process(r.json()["webhook_url"].rsplit("/", 1)[1], cid)
     return cid
 
 
@@ -69,7 +69,7 @@ def test_sigkill_during_dispatch_never_duplicates_or_loses(client, auth, workspa
     esp = FakeESP(delay=0.4)  # slow enough that every kill lands mid-dispatch
     queue = "chaos"
     try:
-        cid = _setup(client, auth, workspace[0], esp, n, "k")
+        cid = _setup(client, auth, esp, n, "k")
         rnd = random.Random(1234)
         kills = 0
         for _round in range(40):
@@ -111,7 +111,7 @@ def test_two_workers_at_once_send_each_message_once(client, auth, workspace):
     esp = FakeESP(delay=0.05)
     queue = "duo"
     try:
-        cid = _setup(client, auth, workspace[0], esp, 800, "d")
+        cid = _setup(client, auth, esp, 800, "d")
         a, _ = start_worker("duo-a", queues=queue, extra_env={"DISPATCH_BATCH_SIZE": "40"})
         b, _ = start_worker("duo-b", queues=queue, extra_env={"DISPATCH_BATCH_SIZE": "40"})
         try:
