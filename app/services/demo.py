@@ -19,6 +19,8 @@ DEMO_CUSTOMERS = 2000
 def ensure_demo() -> dict[str, Any] | None:
     """Seed the demo workspace if the database has none; returns its id and key (kept in var/ in dev)."""
     settings = get_settings()
+    if settings.ENV == "production":  # a production database never gets simulated customers
+        return None
     key_file = settings.VAR_DIR / "demo_api_key"
     with session_scope() as s:
         existing = s.exec(select(Workspace).limit(1)).first()
