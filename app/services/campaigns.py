@@ -12,7 +12,8 @@ from app.models import Campaign, Customer, Message
 from app.models.base import from_db_time, to_db_time, utcnow
 from app.models.campaign_schemas import CampaignCreate
 from app.services import rendering
-from app.services.errors import NotFound, ServiceError
+from app.services.errors import ServiceError
+from app.services.ownership import get_owned
 
 CANCELLABLE = {"draft", "planning", "scheduled", "sending"}
 
@@ -49,10 +50,7 @@ def create_campaign(session: Session, workspace_id: str, data: CampaignCreate) -
 
 
 def get_campaign(session: Session, workspace_id: str, campaign_id: str) -> Campaign:
-    camp = session.get(Campaign, campaign_id)
-    if camp is None or camp.workspace_id != workspace_id:
-        raise NotFound("campaign not found")
-    return camp
+    return get_owned(session, Campaign, workspace_id, campaign_id, "campaign")
 
 
 def list_campaigns(session: Session, workspace_id: str, limit: int = 100) -> list[Campaign]:

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text, update
@@ -37,7 +37,6 @@ class TickResult:
     suppressed: int = 0
     cancelled: int = 0
     deferred: int = 0
-    by_status: dict[str, int] = field(default_factory=dict)
 
 
 def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> list[str]:

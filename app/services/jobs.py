@@ -10,7 +10,7 @@ from sqlmodel import Session
 from app.core.db import session_scope
 from app.models import Job
 from app.models.base import utcnow
-from app.services.errors import NotFound
+from app.services.ownership import get_owned
 
 
 def create_job(session: Session, workspace_id: str, kind: str) -> Job:
@@ -22,10 +22,7 @@ def create_job(session: Session, workspace_id: str, kind: str) -> Job:
 
 
 def get_job(session: Session, workspace_id: str, job_id: str) -> Job:
-    job = session.get(Job, job_id)
-    if job is None or job.workspace_id != workspace_id:
-        raise NotFound("job not found")
-    return job
+    return get_owned(session, Job, workspace_id, job_id, "job")
 
 
 def _set(job_id: str, **values: Any) -> None:
