@@ -1,9 +1,25 @@
 """The Celery application, configured from `celery_config`."""
 
+import contextlib
+import os
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_process_init
+
+from app.core.config import get_settings
 
 app = Celery("sendwise")
 app.config_from_object("celery_config")
+
+
+@worker_process_init.connect
+def _lower_priority(**_kwargs: Any) -> None:
+    """Background work yields the CPU to the API (webhook answers) when both want it."""
+    nice = get_settings().WORKER_NICE
+    if nice:
+        with contextlib.suppress(OSError):  # not permitted here: run at the inherited priority
+            os.nice(nice)
 
 import tasks.demo  # noqa: E402,F401  (register the tasks)
 import tasks.dispatch  # noqa: E402,F401

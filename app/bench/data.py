@@ -62,6 +62,10 @@ def insert_stats(workspace_id: str, ids: np.ndarray, seed: int = 0, progress: Pr
     cols = ("customer_id", "workspace_id", "sends", "human_opens", "human_clicks", "machine_opens", "bot_clicks",
             "send_hours", "open_hours", "click_hours", "category_clicks", "last_sent_at", "last_engaged_at")
     now = utcnow()
+    from app.bench import is_postgres_url
+
+    # integer[] on PostgreSQL (COPY takes a list), JSON text on SQLite
+    hours_value: Any = (lambda v: v) if is_postgres_url() else json.dumps
 
     def rows(lo: int, hi: int) -> Iterator[tuple[Any, ...]]:
         sends = rng.integers(1, 40, hi - lo)
@@ -76,8 +80,8 @@ def insert_stats(workspace_id: str, ids: np.ndarray, seed: int = 0, progress: Pr
             ch = [0] * 24
             ch[(i + 3) % 24] = clicks
             cc = {cats[i % len(cats)]: clicks} if clicks else {}
-            yield (int(ids[i]), workspace_id, n, opens, clicks, n // 8, 0, json.dumps(hours), json.dumps(oh),
-                   json.dumps(ch), json.dumps(cc), now - dt.timedelta(days=2),
+            yield (int(ids[i]), workspace_id, n, opens, clicks, n // 8, 0, hours_value(hours), hours_value(oh),
+                   hours_value(ch), json.dumps(cc), now - dt.timedelta(days=2),
                    (now - dt.timedelta(days=i % 30)) if opens else None)
 
     for lo in range(0, len(ids), CHUNK):

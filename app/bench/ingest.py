@@ -26,6 +26,7 @@ from app.bench import BenchResult, create_bench_workspace, drop_workspace, is_po
 from app.bench.data import insert_campaign, insert_customers, insert_stats
 from app.bench.service import Service
 from app.core.bulk import bulk_insert
+from app.core.config import get_settings
 from app.core.db import session_scope
 from app.models.base import new_id, utcnow
 
@@ -168,12 +169,12 @@ def baseline_rows(ws_id: str, events: list[dict[str, Any]]) -> list[tuple[Any, .
     """The same event rows ingestion stores, for the raw bulk-load baseline."""
     now = utcnow()
     return [(ws_id, 1, e["message_id"], "sendgrid", e["event"], dt.datetime.fromtimestamp(e["timestamp"], dt.UTC)
-             .replace(tzinfo=None), True, None, e.get("url"), f"{i:064x}", json.dumps(e), now)
+             .replace(tzinfo=None), True, None, e.get("url"), f"{i:032x}", json.dumps(e), now)
             for i, e in enumerate(events)]
 
 
 def run(n_events: int = 200_000, n_customers: int = 100_000, clients: int = 4, worker_concurrency: int = 2,
-        url: str | None = None, keep: bool = False, setup_progress: SetupProgress = _noop,
+        url: str | None = None, keep: bool = False, api_workers: int = 2, setup_progress: SetupProgress = _noop,
         run_progress: Callable[[int], None] | None = None, timeout: float = 900) -> BenchResult:
     """Set up, start the service (unless `url`), post every batch, wait until all are ingested, measure."""
     data = setup(n_events, n_customers, setup_progress)
@@ -182,7 +183,7 @@ def run(n_events: int = 200_000, n_customers: int = 100_000, clients: int = 4, w
     try:
         if service is not None:
             setup_progress("starting API and worker", 0, 1)
-            url = service.start_api()
+            url = service.start_api(workers=api_workers)
             service.start_worker("ingest", worker_concurrency)
             setup_progress("starting API and worker", 1, 1)
         assert url is not None
@@ -220,12 +221,14 @@ def run(n_events: int = 200_000, n_customers: int = 100_000, clients: int = 4, w
     res.add("webhook response p50 (1,000-event batch)", p50, "ms", None, "")
     res.add("webhook response p99 (1,000-event batch)", p99, "ms", None, "< 100 ms")
     res.details.update({
-        "events": n, "batches": len(data["bodies"]), "clients": clients, "worker concurrency": worker_concurrency,
+        "events": n, "batches": len(data["bodies"]), "clients": clients, "API processes": api_workers,
+        "worker concurrency": worker_concurrency,
         "customers": n_customers, "stored": stored, "statistics counted (opens+clicks)": after[1] - before[1],
         "sends updated (opened)": after[2] - before[2], "non-200 responses": sum(c != 200 for c in codes),
         "all ingested": done, "elapsed s": round(elapsed, 2), "baseline": "bulk load (COPY on PostgreSQL) of the "
         "same rows into a scratch table shaped like `event`, same indexes", "service": url if service is None
-        else "uvicorn (1 process) + celery worker (-Q ingest) started by the bench",
+        else f"uvicorn ({api_workers} processes) + celery worker (-Q ingest, nice +{get_settings().WORKER_NICE}) "
+        "started by the bench",
     })
     res.met = done and stored == n and rate >= 20_000 and p99 < 100
     return res

@@ -38,10 +38,11 @@ class Service:
         self.procs.append(proc)
         return proc, log
 
-    def start_api(self, port: int | None = None, timeout: float = 60) -> str:
+    def start_api(self, port: int | None = None, timeout: float = 60, workers: int = 1) -> str:
         port = port or free_port()
         proc, log = self._spawn("api", [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                                        "--port", str(port), "--no-access-log", "--log-level", "warning"])
+                                        "--port", str(port), "--no-access-log", "--log-level", "warning",
+                                        "--workers", str(workers)])
         url = f"http://127.0.0.1:{port}"
         t0 = time.time()
         while time.time() - t0 < timeout:

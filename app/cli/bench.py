@@ -37,6 +37,7 @@ def ingest(
     customers: int = typer.Option(100_000, help="Customers the events are about."),
     clients: int = typer.Option(4, help="Concurrent HTTP clients posting batches."),
     worker_concurrency: int = typer.Option(2, help="Processes of the Celery worker started by the bench."),
+    api_workers: int = typer.Option(2, help="uvicorn processes of the API started by the bench."),
     url: str | None = typer.Option(None, help="Base URL of an already running service (default: start one)."),
     keep: bool = typer.Option(False, help="Keep the benchmark's workspace afterwards."),
 ) -> None:
@@ -50,7 +51,7 @@ def ingest(
         def posted(n: int) -> None:
             adv("posting batches", n, total)
 
-        res = bench.run(events, customers, clients, worker_concurrency, url, keep, adv, posted)
+        res = bench.run(events, customers, clients, worker_concurrency, url, keep, api_workers, adv, posted)
     print_result(res)
     _exit(res.met)
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     REFIT_CRON_HOUR: int = 3
     WEBHOOK_MAX_BYTES: int = 10 * 1024 * 1024
     WEBHOOK_TOLERANCE_SECONDS: int = 300
+    # Worker processes run this much nicer than the API: on a busy machine webhooks are answered first.
+    WORKER_NICE: int = Field(default=5, ge=0, le=19)
     LOG_LEVEL: str = "INFO"
 
     @model_validator(mode="after")

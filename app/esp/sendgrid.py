@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.esp.base import (
+    MAX_UNIX_SECONDS,
     check_fresh,
     dedup_key,
     from_unix,
@@ -101,46 +102,56 @@ def validate(raw_body: bytes) -> int:
         payload = load_json(raw_body)
         if not isinstance(payload, list):
             raise malformed("SendGrid payload is not an array")
-        for item in payload:
-            raw = require_dict(item, "event")
-            if not isinstance(raw.get("event"), str):
+        for item in payload:  # on the webhook's hot path: the common shapes are checked inline
+            raw = item if item.__class__ is dict else require_dict(item, "event")
+            name, ts = raw.get("event"), raw.get("timestamp")
+            if not isinstance(name, str):
                 raise malformed("SendGrid event without an `event` name")
-            from_unix(raw.get("timestamp"))
+            if ts.__class__ is not int or not 0 <= ts <= MAX_UNIX_SECONDS:
+                from_unix(ts)
         return len(payload)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RecursionError,
             UnicodeError) as exc:
         raise malformed(f"malformed payload ({type(exc).__name__})") from exc
 
 
+_BOUNCED = EventType.BOUNCED
+_UNKNOWN = EventType.UNKNOWN
+
+
+def _text(value: Any) -> str | None:
+    return value if value.__class__ is str and value else opt_str(value)
+
+
 def _event(raw: dict[str, Any]) -> NormalizedEvent:
-    name = raw.get("event")
+    # Runs once per event on the ingest worker: plain lookups, each helper called once.
+    get = raw.get
+    name = get("event")
     if not isinstance(name, str):
         raise malformed("SendGrid event without an `event` name")
-    event_type = EVENT_TYPES.get(name, EventType.UNKNOWN)
-    timestamp = from_unix(raw.get("timestamp"))
-    recipient = opt_str(raw.get("email"))
-    url = opt_str(raw.get("url"))
-    bounce_type = opt_str(raw.get("type"))
-    machine = raw.get("sg_machine_open")
+    event_type = EVENT_TYPES.get(name, _UNKNOWN)
+    timestamp = from_unix(get("timestamp"))
+    recipient = _text(get("email"))
+    url = _text(get("url"))
+    bounce_type = _text(get("type"))
+    machine = get("sg_machine_open")
+    failure = event_type in FAILURE_TYPES
     return NormalizedEvent(
-        provider=PROVIDER,
-        event_type=event_type,
-        timestamp=timestamp,
-        recipient=recipient,
+        PROVIDER,
+        event_type,
+        timestamp,
+        recipient,
         # custom_args arrive as top-level keys of each event
-        message_id=our_message_id(raw.get("message_id")),
+        our_message_id(get("message_id")),
         # sg_event_id may change when SendGrid retries a batch, so it is not part of the key
-        dedup_key=dedup_key(PROVIDER, raw.get("sg_message_id"), name, timestamp.isoformat(), url,
-                            recipient, bounce_type),
-        bounce_class=BOUNCE_CLASSES.get(bounce_type or "", "hard")
-        if event_type is EventType.BOUNCED else None,
-        reject_reason=opt_str(raw.get("reason")) or opt_str(raw.get("response"))
-        if event_type in FAILURE_TYPES else None,
-        click_url=url,
-        user_agent=opt_str(raw.get("useragent")),
-        ip=opt_str(raw.get("ip")),
-        machine_flag=machine if isinstance(machine, bool) else None,
-        esp_event=raw,
+        dedup_key(PROVIDER, get("sg_message_id"), name, timestamp.isoformat(), url, recipient, bounce_type),
+        BOUNCE_CLASSES.get(bounce_type or "", "hard") if event_type is _BOUNCED else None,
+        (_text(get("reason")) or _text(get("response"))) if failure else None,
+        url,
+        _text(get("useragent")),
+        _text(get("ip")),
+        machine if isinstance(machine, bool) else None,
+        raw,
     )
 
 

@@ -6,11 +6,15 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, String
 from sqlalchemy.dialects import postgresql
 
 # JSONB on PostgreSQL, JSON elsewhere.
 JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Hour counts: integer[] on PostgreSQL (element-wise sums in SQL without parsing JSON), JSON elsewhere.
+HoursType = JSON().with_variant(postgresql.ARRAY(Integer), "postgresql")
+# Event de-duplication keys: 32 hex characters, stored as a 16-byte uuid on PostgreSQL.
+DedupKeyType = String(64).with_variant(postgresql.UUID(as_uuid=False), "postgresql")
 # SQLite only auto-increments INTEGER PRIMARY KEY, so BIGINT is Integer there.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -27,7 +31,10 @@ def utcnow() -> dt.datetime:
 
 def to_db_time(value: dt.datetime) -> dt.datetime:
     """An aware datetime as naive UTC for storage (naive input is taken as UTC)."""
-    if value.tzinfo is not None:
+    tz = value.tzinfo
+    if tz is dt.UTC:  # the common case (parsers return UTC): no conversion needed
+        return value.replace(tzinfo=None)
+    if tz is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
 
@@ -41,6 +48,10 @@ def from_db_time(value: dt.datetime | None) -> dt.datetime | None:
 
 def json_col(nullable: bool = True) -> Any:
     return Column(JSONType, nullable=nullable)
+
+
+def hours_col() -> Any:
+    return Column(HoursType, nullable=False)
 
 
 def ts_col(nullable: bool = True, index: bool = False) -> Any:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.base import BigIntPK, json_col, new_id, ts_col, utcnow
+from app.models.base import BigIntPK, DedupKeyType, hours_col, json_col, new_id, ts_col, utcnow
 
 
 class Workspace(SQLModel, table=True):
@@ -73,9 +73,9 @@ class CustomerStats(SQLModel, table=True):
     human_clicks: int = 0
     machine_opens: int = 0
     bot_clicks: int = 0
-    send_hours: list[int] = Field(default_factory=lambda: [0] * 24, sa_column=json_col(nullable=False))
-    open_hours: list[int] = Field(default_factory=lambda: [0] * 24, sa_column=json_col(nullable=False))
-    click_hours: list[int] = Field(default_factory=lambda: [0] * 24, sa_column=json_col(nullable=False))
+    send_hours: list[int] = Field(default_factory=lambda: [0] * 24, sa_column=hours_col())
+    open_hours: list[int] = Field(default_factory=lambda: [0] * 24, sa_column=hours_col())
+    click_hours: list[int] = Field(default_factory=lambda: [0] * 24, sa_column=hours_col())
     category_clicks: dict[str, int] = Field(default_factory=dict, sa_column=json_col(nullable=False))
     last_sent_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
     last_engaged_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
@@ -143,8 +143,10 @@ class Event(SQLModel, table=True):
     human: bool = True
     reason: str | None = Field(default=None, max_length=200)
     url: str | None = None
-    dedup_key: str = Field(max_length=64)
-    raw: dict[str, Any] | None = Field(default=None, sa_column=json_col())
+    # 128 bits of the event's stable fields: a uuid on PostgreSQL (a narrow unique index), hex elsewhere.
+    dedup_key: str = Field(sa_column=Column(DedupKeyType, nullable=False))
+    # Kept for audit and export, never searched: plain json (stored as received, no jsonb conversion).
+    raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(), nullable=True))
     received_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
 
 

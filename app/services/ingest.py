@@ -25,33 +25,50 @@ from app.services import stats
 log = logging.getLogger("sendwise.ingest")
 SUPPRESSING = {EventType.COMPLAINED: "complained", EventType.UNSUBSCRIBED: "unsubscribed"}
 CHUNK = 5000
+MERGE_BATCHES = 8
 
 
 def process_inbox(inbox_id: int) -> dict[str, Any]:
-    """Ingest one stored batch (idempotent: events are de-duplicated, a processed batch is skipped)."""
+    """Ingest one stored batch (idempotent: events are de-duplicated, a processed batch is skipped).
+
+    On PostgreSQL the same transaction also takes up to MERGE_BATCHES - 1 later batches still waiting
+    (rows another worker holds are skipped): under load, statements, commits and statistics rows are
+    shared by several batches; their own tasks then find them processed and skip."""
     with session_scope() as s:
-        q = select(WebhookInbox).where(WebhookInbox.id == inbox_id)
-        if is_postgres(s):
-            q = q.with_for_update(skip_locked=True)
-        row = s.exec(q).first()
-        if row is None or row.processed_at is not None:
+        pg = is_postgres(s)
+        q = select(WebhookInbox).where(col(WebhookInbox.processed_at).is_(None))
+        if pg:
+            q = (q.where(col(WebhookInbox.id) >= inbox_id).order_by(col(WebhookInbox.id))
+                 .limit(MERGE_BATCHES).with_for_update(skip_locked=True))
+        else:
+            q = q.where(col(WebhookInbox.id) == inbox_id)
+        rows = list(s.exec(q).all())
+        if not rows:
             return {"skipped": True}
-        if is_postgres(s):
+        if pg:
             # No wait for the WAL flush at commit: the batch is already durable in the inbox, and a commit
             # lost in a crash leaves the row unprocessed, so the sweep ingests it again (all or nothing).
             s.execute(text("SET LOCAL synchronous_commit = off"))
-        try:
-            events = parse_webhook(row.provider, row.body)
-        except WebhookError as exc:  # verified but unreadable now: keep it, marked, for a human to look at
-            row.processed_at, row.error = utcnow(), exc.message[:500]
+        now = utcnow()
+        by_workspace: dict[str, list[NormalizedEvent]] = {}
+        errors: list[str] = []
+        for row in rows:
+            try:
+                by_workspace.setdefault(row.workspace_id, []).extend(parse_webhook(row.provider, row.body))
+            except WebhookError as exc:  # verified but unreadable now: kept, marked, for a human to look at
+                row.error = exc.message[:500]
+                errors.append(exc.message)
+            row.processed_at = now
+            if row.error is None:
+                # Each event keeps its own raw payload (erased with its customer); the batch body is not kept.
+                row.body = b""
             s.add(row)
-            s.commit()
-            return {"error": exc.message}
-        result = ingest_events(s, row.workspace_id, events)
-        row.processed_at = utcnow()
-        # Each event keeps its own raw payload (erased with its customer); the batch body is not kept.
-        row.body = b""
-        s.add(row)
+        result: dict[str, Any] = {"batches": len(rows), "stored": 0, "duplicates": 0, "dropped": 0}
+        for workspace_id, events in by_workspace.items():
+            for k, v in ingest_events(s, workspace_id, events).items():
+                result[k] += v
+        if errors:
+            result["error"] = errors[0]
         s.commit()
     return result
 
@@ -78,24 +95,10 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
         return {"stored": 0, "duplicates": 0, "dropped": 0}
     pg = is_postgres(s)
     mids = sorted({e.message_id for e in events if e.message_id})
-    messages: dict[str, tuple[int, str | None]] = {}
-    unsettled: set[str] = set()  # messages whose send was interrupted: an event confirms them
-    sent_at: dict[str, dt.datetime] = {}
-    for chunk in _in_chunks(mids):
-        found = s.execute(text(
-            "SELECT id, customer_id, category, status, sent_at FROM message WHERE id = ANY(CAST(:ids AS varchar[])) "
-            "AND workspace_id = :ws"
-        ), {"ids": chunk, "ws": workspace_id}).all() if pg else s.execute(
-            sa_select(col(Message.id), col(Message.customer_id), col(Message.category), col(Message.status),
-                      col(Message.sent_at))
-            .where(col(Message.id).in_(chunk), col(Message.workspace_id) == workspace_id)
-        ).all()
-        for mid, cust, cat, status, sent in found:
-            messages[mid] = (int(cust), cat)
-            if status in ("sending", "failed"):
-                unsettled.add(mid)
-            if sent is not None:
-                sent_at[mid] = as_utc(sent)
+    if pg:
+        messages, unsettled, delivered, first_open = _lookup_messages_pg(s, workspace_id, mids)
+    else:
+        messages, unsettled, sent_at = _lookup_messages(s, workspace_id, mids)
     emails = sorted({e.recipient for e in events if e.recipient and (e.message_id not in messages)})
     by_email: dict[str, int] = {}
     for chunk in _in_chunks(emails):
@@ -105,7 +108,8 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
         ).all():
             by_email.setdefault(email, int(cid))
     erased = _erased(s, workspace_id, [e for e in emails if e not in by_email])
-    delivered, first_open = _known_times(s, [m for m in mids if m in messages], sent_at)
+    if not pg:
+        delivered, first_open = _known_times(s, [m for m in mids if m in messages], sent_at)
     verdicts = classify(events, delivered, first_open)
 
     rows, kept = [], []
@@ -119,15 +123,73 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
             continue
         rows.append({
             "workspace_id": workspace_id, "customer_id": cust_id, "message_id": ev.message_id if msg else None,
-            "provider": ev.provider, "type": ev.event_type.value, "occurred_at": to_db_time(ev.timestamp),
+            "provider": ev.provider, "type": str(ev.event_type), "occurred_at": to_db_time(ev.timestamp),
             "human": verdict.human, "reason": verdict.reason or _reason(ev), "url": ev.click_url,
             "dedup_key": ev.dedup_key, "raw": ev.esp_event, "received_at": received,
         })
         kept.append((ev, verdict.human, cust_id, msg))
     new_keys = _insert_events(s, rows)
-    fresh = [k for k, r in zip(kept, rows, strict=True) if r["dedup_key"] in new_keys]
+    stored = len(new_keys)
+    fresh = []
+    for k, r in zip(kept, rows, strict=True):
+        if r["dedup_key"] in new_keys:  # stored now; the same event twice in one batch counts once (the first)
+            new_keys.discard(r["dedup_key"])
+            fresh.append(k)
     _apply(s, workspace_id, fresh, unsettled)
-    return {"stored": len(new_keys), "duplicates": len(rows) - len(new_keys), "dropped": dropped}
+    return {"stored": stored, "duplicates": len(rows) - stored, "dropped": dropped}
+
+
+def _lookup_messages(s: Session, workspace_id: str, mids: list[str]
+                     ) -> tuple[dict[str, tuple[int, str | None]], set[str], dict[str, dt.datetime]]:
+    """Our messages the events name: (customer, category) by id, those whose send is unsettled (an event
+    confirms them), and their send times."""
+    messages: dict[str, tuple[int, str | None]] = {}
+    unsettled: set[str] = set()
+    sent_at: dict[str, dt.datetime] = {}
+    for chunk in _in_chunks(mids):
+        for mid, cust, cat, status, sent in s.execute(
+            sa_select(col(Message.id), col(Message.customer_id), col(Message.category), col(Message.status),
+                      col(Message.sent_at))
+            .where(col(Message.id).in_(chunk), col(Message.workspace_id) == workspace_id)
+        ).all():
+            messages[mid] = (int(cust), cat)
+            if status in ("sending", "failed"):
+                unsettled.add(mid)
+            if sent is not None:
+                sent_at[mid] = as_utc(sent)
+    return messages, unsettled, sent_at
+
+
+# Message ids reach the SQL as one comma-joined text (they are 32 hex characters, see our_message_id):
+# no array of thousands of strings to adapt in Python.
+_LOOKUP_PG = (
+    "SELECT m.id, m.customer_id, m.category, m.status, "
+    "COALESCE((SELECT MIN(e.occurred_at) FROM event e WHERE e.message_id = m.id AND e.type = 'delivered'), "
+    "m.sent_at), "
+    "(SELECT MIN(e.occurred_at) FROM event e WHERE e.message_id = m.id AND e.type = 'opened') "
+    "FROM message m WHERE m.id = ANY(string_to_array(:ids, ',')) AND m.workspace_id = :ws"
+)
+
+
+def _lookup_messages_pg(s: Session, workspace_id: str, mids: list[str]) -> tuple[
+        dict[str, tuple[int, str | None]], set[str], dict[str, dt.datetime], dict[str, dt.datetime]]:
+    """PostgreSQL, one statement per chunk: what `_lookup_messages` finds, plus each message's delivery
+    (else send) time and first open from earlier batches, for the human/machine rules."""
+    messages: dict[str, tuple[int, str | None]] = {}
+    unsettled: set[str] = set()
+    delivered: dict[str, dt.datetime] = {}
+    opened: dict[str, dt.datetime] = {}
+    utc = dt.UTC
+    for chunk in _in_chunks(mids):
+        for mid, cust, cat, status, d, o in s.execute(text(_LOOKUP_PG), {"ids": ",".join(chunk), "ws": workspace_id}):
+            messages[mid] = (int(cust), cat)
+            if status in ("sending", "failed"):
+                unsettled.add(mid)
+            if d is not None:
+                delivered[mid] = d.replace(tzinfo=utc)
+            if o is not None:
+                opened[mid] = o.replace(tzinfo=utc)
+    return messages, unsettled, delivered, opened
 
 
 def _reason(ev: NormalizedEvent) -> str | None:
@@ -199,13 +261,13 @@ def _insert_events(s: Session, rows: list[dict[str, Any]]) -> set[str]:
 
 
 _EVENT_RECORD = ("workspace_id varchar, customer_id bigint, message_id varchar, provider varchar, type varchar, "
-                 "occurred_at timestamp, human boolean, reason varchar, url varchar, dedup_key varchar, raw jsonb, "
+                 "occurred_at timestamp, human boolean, reason varchar, url varchar, dedup_key uuid, raw json, "
                  "received_at timestamp")
 _EVENT_COLUMNS = ", ".join(c.split()[0] for c in _EVENT_RECORD.split(", "))
 _INSERT_EVENTS_PG = (
     f"INSERT INTO event ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} "
     f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_EVENT_RECORD}) "
-    "ON CONFLICT (workspace_id, dedup_key) DO NOTHING RETURNING dedup_key"
+    "ON CONFLICT (workspace_id, dedup_key) DO NOTHING RETURNING replace(CAST(dedup_key AS text), '-', '')"
 )
 
 
@@ -234,32 +296,37 @@ def _insert_events_pg(s: Session, rows: list[dict[str, Any]]) -> set[str]:
     return new
 
 
-def _first_times(items: list[dict[str, Any]]) -> tuple[list[str], list[dt.datetime]]:
-    """The earliest time per message, sorted by message id (a stable row-lock order)."""
-    first: dict[str, dt.datetime] = {}
-    for it in items:
-        m, t = it["m"], it["t"]
-        if m and (m not in first or t < first[m]):
-            first[m] = t
-    keys = sorted(first)
-    return keys, [first[k] for k in keys]
+_UPDATE_SENDS_PG = (
+    "UPDATE send SET "
+    "opened_at = CASE WHEN v.o IS NOT NULL AND (send.opened_at IS NULL OR send.opened_at > v.o) THEN v.o "
+    "ELSE send.opened_at END, "
+    "clicked_at = CASE WHEN v.c IS NOT NULL AND (send.clicked_at IS NULL OR send.clicked_at > v.c) THEN v.c "
+    "ELSE send.clicked_at END, "
+    "machine_open = send.machine_open OR COALESCE(v.mo, false) "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS v(m varchar, o timestamp, c timestamp, mo boolean) "
+    "WHERE send.message_id = v.m AND ((v.o IS NOT NULL AND (send.opened_at IS NULL OR send.opened_at > v.o)) "
+    "OR (v.c IS NOT NULL AND (send.clicked_at IS NULL OR send.clicked_at > v.c)) "
+    "OR (v.mo AND NOT send.machine_open))"
+)
 
 
 def _update_sends_pg(s: Session, opens: list[dict[str, Any]], machine: list[dict[str, Any]],
                      clicks: list[dict[str, Any]]) -> None:
-    """PostgreSQL: the training rows' opens and clicks, one set-based UPDATE each."""
-    for column, items in (("opened_at", opens), ("clicked_at", clicks)):
-        ms, ts = _first_times(items)
-        if ms:
-            doc = json_doc([{"m": m, "t": t} for m, t in zip(ms, ts, strict=True)])
-            s.execute(text(
-                f"UPDATE send SET {column} = v.t FROM json_to_recordset(CAST(:rows AS json)) AS v(m varchar, "
-                f"t timestamp) WHERE send.message_id = v.m AND (send.{column} IS NULL OR send.{column} > v.t)"
-            ), {"rows": doc})
-    flagged = sorted({o["m"] for o in machine if o["m"]})
-    if flagged:
-        s.execute(text("UPDATE send SET machine_open = true WHERE message_id IN (SELECT json_array_elements_text("
-                       "CAST(:m AS json))) AND NOT machine_open"), {"m": json_doc(flagged)})
+    """PostgreSQL: the training rows' first human open and click and the machine-open flag, in one
+    set-based UPDATE (one record per message, in message order: a stable row-lock order)."""
+    per: dict[str, dict[str, Any]] = {}
+    for key, items in (("o", opens), ("c", clicks)):
+        for it in items:
+            m, t = it["m"], it["t"]
+            if m:
+                rec = per.setdefault(m, {"m": m})
+                if key not in rec or t < rec[key]:
+                    rec[key] = t
+    for it in machine:
+        if it["m"]:
+            per.setdefault(it["m"], {"m": it["m"]})["mo"] = True
+    if per:
+        s.execute(text(_UPDATE_SENDS_PG), {"rows": json_doc([per[m] for m in sorted(per)])})
 
 
 def _apply(s: Session, workspace_id: str,

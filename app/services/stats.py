@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -62,37 +61,37 @@ def _add_hours(stored: list[int] | None, delta: dict[int, int]) -> list[int]:
     return out
 
 
-_ZEROS = json.dumps([0] * 24)
-
-
-def _add_arrays(column: str) -> str:
-    """SQL adding the proposed hour counts to the stored ones element by element (unchanged when all zero):
-    24 plain additions, no set-returning functions or aggregates per row."""
-    parts = ", ".join(f"COALESCE(CAST(customer_stats.{column} ->> {h} AS bigint), 0) + "
-                      f"COALESCE(CAST(EXCLUDED.{column} ->> {h} AS bigint), 0)" for h in range(24))
-    return (f"{column} = CASE WHEN EXCLUDED.{column} = CAST('{_ZEROS}' AS jsonb) THEN customer_stats.{column} "
-            f"ELSE jsonb_build_array({parts}) END")
-
-
 _COUNTERS = ("sends", "human_opens", "human_clicks", "machine_opens", "bot_clicks")
-_RECORD = ("c bigint, " + ", ".join(f"{k} bigint" for k in _COUNTERS)
-           + ", send_hours jsonb, open_hours jsonb, click_hours jsonb, category_clicks jsonb, "
-           "last_sent_at timestamp, last_engaged_at timestamp")
+_HOURS = ("send_hours", "open_hours", "click_hours")
+_ZERO_HOURS = "CAST('{" + ",".join("0" * 24) + "}' AS integer[])"
+
+
+def _add_hours_sql(column: str) -> str:
+    """Element-wise sum of the stored and proposed integer[24] (unchanged when nothing is proposed):
+    24 subscripts of fixed-width arrays, no JSON to parse per row."""
+    parts = ", ".join(f"T.{column}[{h}] + EXCLUDED.{column}[{h}]" for h in range(1, 25))
+    return f"{column} = CASE WHEN EXCLUDED.{column} = {_ZERO_HOURS} THEN T.{column} ELSE ARRAY[{parts}] END"
+
+
+_RECORD = ("c bigint, " + ", ".join(f"{k} bigint" for k in _COUNTERS) + ", "
+           + ", ".join(f"{h} integer[]" for h in _HOURS)
+           + ", category_clicks jsonb, last_sent_at timestamp, last_engaged_at timestamp")
 _APPLY_PG = (
-    "INSERT INTO customer_stats (customer_id, workspace_id, " + ", ".join(_COUNTERS)
-    + ", send_hours, open_hours, click_hours, category_clicks, last_sent_at, last_engaged_at) "
-    "SELECT c, :ws, " + ", ".join(_COUNTERS)
-    + ", send_hours, open_hours, click_hours, category_clicks, last_sent_at, last_engaged_at "
+    "INSERT INTO customer_stats AS T (customer_id, workspace_id, " + ", ".join(_COUNTERS) + ", "
+    + ", ".join(_HOURS) + ", category_clicks, last_sent_at, last_engaged_at) "
+    "SELECT c, :ws, " + ", ".join(f"COALESCE({k}, 0)" for k in _COUNTERS) + ", "
+    + ", ".join(f"COALESCE({h}, {_ZERO_HOURS})" for h in _HOURS)
+    + ", COALESCE(category_clicks, CAST('{}' AS jsonb)), last_sent_at, last_engaged_at "
     f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_RECORD}) ORDER BY c "
     "ON CONFLICT (customer_id) DO UPDATE SET "
-    + ", ".join(f"{k} = customer_stats.{k} + EXCLUDED.{k}" for k in _COUNTERS) + ", "
-    + ", ".join(_add_arrays(c) for c in ("send_hours", "open_hours", "click_hours")) + ", "
-    "category_clicks = CASE WHEN EXCLUDED.category_clicks = CAST('{}' AS jsonb) THEN customer_stats.category_clicks "
+    + ", ".join(f"{k} = T.{k} + EXCLUDED.{k}" for k in _COUNTERS) + ", "
+    + ", ".join(_add_hours_sql(h) for h in _HOURS) + ", "
+    "category_clicks = CASE WHEN EXCLUDED.category_clicks = CAST('{}' AS jsonb) THEN T.category_clicks "
     "ELSE (SELECT COALESCE(jsonb_object_agg(k, n), CAST('{}' AS jsonb)) FROM (SELECT k, SUM(CAST(v AS bigint)) AS n "
-    "FROM (SELECT * FROM jsonb_each_text(customer_stats.category_clicks) UNION ALL "
+    "FROM (SELECT * FROM jsonb_each_text(T.category_clicks) UNION ALL "
     "SELECT * FROM jsonb_each_text(EXCLUDED.category_clicks)) AS x(k, v) GROUP BY k) AS y) END, "
-    "last_sent_at = GREATEST(customer_stats.last_sent_at, EXCLUDED.last_sent_at), "
-    "last_engaged_at = GREATEST(customer_stats.last_engaged_at, EXCLUDED.last_engaged_at)"
+    "last_sent_at = GREATEST(T.last_sent_at, EXCLUDED.last_sent_at), "
+    "last_engaged_at = GREATEST(T.last_engaged_at, EXCLUDED.last_engaged_at)"
 )
 
 
@@ -103,22 +102,32 @@ def _hours(delta: dict[int, int]) -> list[int]:
     return out
 
 
+def _pg_row(c: int, d: StatsDelta) -> dict[str, object]:
+    """One delta as a sparse record: what is zero or empty is left out (NULL there, defaulted in SQL)."""
+    row: dict[str, object] = {"c": c}
+    for name in _COUNTERS:
+        n = getattr(d, name)
+        if n:
+            row[name] = n
+    for name, hours in (("send_hours", d.send_hours), ("open_hours", d.open_hours), ("click_hours", d.click_hours)):
+        if hours:
+            row[name] = _hours(hours)
+    if d.category_clicks:
+        row["category_clicks"] = d.category_clicks
+    if d.last_sent_at:
+        row["last_sent_at"] = to_db_time(d.last_sent_at).isoformat()
+    if d.last_engaged_at:
+        row["last_engaged_at"] = to_db_time(d.last_engaged_at).isoformat()
+    return row
+
+
 def _apply_pg(session: Session, workspace_id: str, deltas: dict[int, StatsDelta]) -> None:
     """PostgreSQL: one INSERT … ON CONFLICT DO UPDATE per chunk adds every delta in the database (atomic
-    increments, no read-modify-write round trip; rows locked in customer order, as before). The deltas
-    travel as one JSON document."""
+    increments, no read-modify-write round trip; rows locked in customer order). The deltas travel as one
+    sparse JSON document."""
     ids = sorted(deltas)
     for k in range(0, len(ids), 5000):
-        rows = []
-        for c in ids[k:k + 5000]:
-            d = deltas[c]
-            rows.append({
-                "c": c, **{name: getattr(d, name) for name in _COUNTERS},
-                "send_hours": _hours(d.send_hours), "open_hours": _hours(d.open_hours),
-                "click_hours": _hours(d.click_hours), "category_clicks": dict(d.category_clicks),
-                "last_sent_at": to_db_time(d.last_sent_at).isoformat() if d.last_sent_at else None,
-                "last_engaged_at": to_db_time(d.last_engaged_at).isoformat() if d.last_engaged_at else None,
-            })
+        rows = [_pg_row(c, deltas[c]) for c in ids[k:k + 5000]]
         session.execute(text(_APPLY_PG), {"ws": workspace_id, "rows": orjson.dumps(rows).decode()})
 
 

@@ -35,7 +35,7 @@ def unsubscribe(session: Session, token: str) -> Customer:
         cust.status = "unsubscribed"
         cust.updated_at = utcnow()
         session.add(cust)
-    key = hashlib.sha256(f"sendwise:unsubscribe:{msg.id}".encode()).hexdigest()
+    key = hashlib.sha256(f"sendwise:unsubscribe:{msg.id}".encode()).hexdigest()[:32]  # 128 bits, as every event key
     conflict = "ON CONFLICT (workspace_id, dedup_key) DO NOTHING"
     session.execute(
         text(

@@ -133,7 +133,7 @@ def test_fixture_every_field() -> None:
         assert event.provider == "sendgrid"
         assert event.esp_event == raw_event
         assert event.timestamp.tzinfo is not None and event.timestamp.utcoffset().total_seconds() == 0
-        assert len(event.dedup_key) == 64
+        assert len(event.dedup_key) == 32
     assert len({e.dedup_key for e in events}) == len(events)
 
 

@@ -202,7 +202,7 @@ def test_fixture_every_field(name: str) -> None:
     got = asdict(event)
     assert got.pop("provider") == "ses"
     assert got.pop("esp_event") == json.loads(inner)
-    assert len(got.pop("dedup_key")) == 64
+    assert len(got.pop("dedup_key")) == 32
     assert got == EXPECTED[name]
 
 

@@ -1,0 +1,76 @@
+"""The ingest service on its own: waiting batches merged into one transaction, each event stored and counted once."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlmodel import col, func, select
+
+from app.bench import is_postgres_url
+from app.core.db import session_scope
+from app.models import Customer, CustomerStats, Event, WebhookInbox
+from app.services import ingest
+from tests.integration.helpers import add_customers
+
+
+def _sg(email: str, event: str, t: float, **extra: object) -> dict[str, object]:
+    return {"email": email, "event": event, "timestamp": int(t), "sg_message_id": f"sg-{email}-{event}-{int(t)}",
+            "sg_event_id": f"{email}{event}{t}", **extra}
+
+
+def _store(ws_id: str, bodies: list[bytes]) -> list[int]:
+    ids = []
+    with session_scope() as s:
+        for body in bodies:
+            row = WebhookInbox(workspace_id=ws_id, provider="sendgrid", body=body)
+            s.add(row)
+            s.flush()
+            assert row.id is not None
+            ids.append(row.id)
+        s.commit()
+    return ids
+
+
+def test_waiting_batches_are_ingested_together_and_counted_once(client, auth, workspace) -> None:
+    ws_id = workspace[0]
+    add_customers(client, auth, 4, prefix="m")
+    t = time.time() - 7200
+    ua = "Mozilla/5.0 (Windows NT 10.0) Chrome/120"
+    batches = [
+        [_sg("m0@example.com", "open", t + 100, useragent=ua), _sg("m1@example.com", "open", t + 200, useragent=ua)],
+        # the ESP retried the first open inside another batch: stored and counted once
+        [_sg("m0@example.com", "open", t + 100, useragent=ua), _sg("m2@example.com", "click", t + 300,
+                                                                    url="https://shop.example/x", useragent=ua)],
+        [_sg("m3@example.com", "bounce", t + 400, type="bounce", reason="550 no such user")],
+        b"[not json",  # verified once, unreadable now: kept with its error, the others still ingested
+    ]
+    bodies = [b if isinstance(b, bytes) else json.dumps(b).encode() for b in batches]
+    ids = _store(ws_id, bodies)
+
+    first = ingest.process_inbox(ids[0])
+    with session_scope() as s:
+        merged = s.exec(select(func.count()).select_from(WebhookInbox).where(
+            WebhookInbox.workspace_id == ws_id, col(WebhookInbox.processed_at).is_not(None))).one()
+    if is_postgres_url():
+        assert first["batches"] == 4 and merged == 4  # one transaction took every waiting batch
+        assert first["error"]
+    for inbox_id in ids[1:]:  # their own tasks: skipped on PostgreSQL, ingested one by one elsewhere
+        ingest.process_inbox(inbox_id)
+
+    with session_scope() as s:
+        events = s.exec(select(Event).where(Event.workspace_id == ws_id)).all()
+        assert sorted(e.type for e in events) == ["bounced", "clicked", "opened", "opened"]
+        assert all(len(e.dedup_key.replace("-", "")) == 32 for e in events)
+        stats = {c.email: st for c, st in s.exec(
+            select(Customer, CustomerStats).join(CustomerStats, col(CustomerStats.customer_id) == Customer.id)
+            .where(Customer.workspace_id == ws_id)).all()}
+        assert stats["m0@example.com"].human_opens == 1
+        assert sum(stats["m0@example.com"].open_hours) == 1 and len(stats["m0@example.com"].open_hours) == 24
+        assert stats["m2@example.com"].human_clicks == 1 and sum(stats["m2@example.com"].click_hours) == 1
+        bounced = s.exec(select(Customer).where(Customer.workspace_id == ws_id,
+                                                Customer.email == "m3@example.com")).one()
+        assert bounced.status == "bounced"
+        bad = s.get(WebhookInbox, ids[3])
+        assert bad is not None and bad.error and bad.body == b"[not json"
+        assert all((r := s.get(WebhookInbox, i)) is not None and r.body == b"" for i in ids[:3])
