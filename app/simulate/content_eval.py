@@ -10,6 +10,7 @@ variant for everyone and the oracle, and check off-policy estimates against the 
 ceilings show how much of the oracle's lift is knowable at all: "knowable" (the tastes implied by
 segment label and attributes) and "history" (the Bayes posterior that also reads each customer's
 own logged history, `history_posterior`); personal quirks beyond those are not learnable here.
+Each scenario of `SCENARIOS` is reported ("default", and the harder "sparse" world).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from app.propensity import (
 from app.simulate.content_world import (
     NEW_CATEGORIES,
     NEW_SUBJECTS,
+    SCENARIOS,
     ContentWorld,
     generate_content_world,
     history_posterior,
@@ -46,9 +48,10 @@ def _one_hot(best: np.ndarray, k: int) -> np.ndarray:
     return np.eye(k)[best]
 
 
-def evaluate_seed(seed: int, n_customers: int = 20000, epsilon: float = 0.05) -> dict[str, float]:
+def evaluate_seed(seed: int, n_customers: int = 20000, epsilon: float = 0.05,
+                  scenario: str = "default") -> dict[str, float]:
     """Fit on a seeded world's history, plan the new campaign, score every policy against the truth."""
-    world = generate_content_world(n_customers, seed)
+    world = generate_content_world(n_customers, seed, scenario=scenario)
     subject_model = fit_subject_model(world.history, world.customers, world.now, seed=seed)
     category_model = fit_category_model(world.history, world.customers, world.now, seed=seed)
     ctx = world.contexts()
@@ -111,10 +114,18 @@ def _offpolicy_check(world: ContentWorld, model: FittedModel, rendered: np.ndarr
 SHARE_COLUMNS = ("best single", "sendwise", "greedy", "knowable", "history")
 
 
-def run_content_simulation(seeds: tuple[int, ...] = (1, 2, 3), n_customers: int = 20000) -> str:
-    """Plain-text report: each policy's true open/click rates per seed, and off-policy estimates vs truth."""
-    results = [evaluate_seed(s, n_customers) for s in seeds]
-    lines = [f"content simulation: {n_customers} customers, epsilon 0.05, subject 1 never seen in history", ""]
+def run_content_simulation(seeds: tuple[int, ...] = (1, 2, 3), n_customers: int = 20000,
+                           scenarios: tuple[str, ...] = ("default", "sparse")) -> str:
+    """Plain-text report per scenario (`SCENARIOS`): each policy's true open/click rates per seed, and
+    off-policy estimates vs truth."""
+    return "\n\n".join(_scenario_report(seeds, n_customers, name) for name in scenarios)
+
+
+def _scenario_report(seeds: tuple[int, ...], n_customers: int, scenario: str) -> str:
+    results = [evaluate_seed(s, n_customers, scenario=scenario) for s in seeds]
+    par = SCENARIOS[scenario]
+    lines = [f"content simulation, world \"{scenario}\": {n_customers} customers, {par.n_campaigns} past campaigns "
+             f"in {par.history_days:.0f} days, epsilon 0.05, subject 1 never seen in history", ""]
     policies, shared = ("random", "best single", "sendwise", "knowable", "history", "oracle"), SHARE_COLUMNS
     lines.append(f"{'seed':>4} {'rate':<6}" + "".join(f"{p:>12}" for p in policies)
                  + "   share of oracle lift over random: " + " / ".join(shared))

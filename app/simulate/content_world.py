@@ -1,15 +1,18 @@
 """The simulated content world: customers with latent tastes, a logged history, and honest ceilings.
 
 Customers have latent tastes (bargain hunters love discount subjects, outdoor and fashion lovers click
-their category, some respond to their first name, age and loyalty tier shift tastes); past campaigns
-sent subject lines and categories uniformly at random. `history_posterior` is the Bayes posterior of
+their category, some respond to their first name, age and loyalty tier shift tastes, and in the
+default scenario the shop's data: buyers like their main purchase category more, discount-popup
+signups like discounts more); past campaigns sent subject lines and categories uniformly at random.
+Scenarios (`SCENARIOS`): "default" (about 24 sends a customer in 84 days, shop data) and "sparse"
+(the first, harder world: about 10 sends, no shop data). `history_posterior` is the Bayes posterior of
 a customer's taste given the true world model and their own logged history: the ceiling of any
 honest model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -68,6 +71,7 @@ class ContentWorld:
     category_pref: np.ndarray  # (n, len(CATEGORIES))
     knowable_prop: np.ndarray  # expected prop_effect given segment label and attributes
     knowable_cat: np.ndarray  # expected category_pref given segment label and attributes
+    segment_posterior: np.ndarray  # (n, len(SEGMENTS)) P(segment | label, attributes)
     subject_quality: dict[str, float]
 
     def open_prob(self, subjects: tuple[tuple[str, tuple[int, ...]], ...], knowable: bool = False) -> np.ndarray:
@@ -115,9 +119,36 @@ class ContentWorld:
         return out[list(CONTEXT_COLUMNS)]
 
 
-def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns: int = 12) -> ContentWorld:
-    """A seeded world and its history of `n_campaigns` past campaigns with random choices."""
-    rng = np.random.default_rng(seed)
+@dataclass(frozen=True)
+class WorldParams:
+    """A scenario's knobs. The default is a realistic 90-day list (README, "the content world"):
+    about 2.5 sends a week, and the shop's own data on each customer (main purchase category,
+    signup source). "sparse" is the first, harder world: one send a week and no shop data."""
+
+    n_campaigns: int = 30  # past campaigns over `history_days`; each reaches 80% of the list
+    history_days: float = 84.0
+    buyer_share: float = 0.65  # customers with past orders: attribute main_category
+    main_category_lift: float = 1.2  # extra click|open logit for the main purchase category (= segment lift)
+    popup_share: tuple[float, ...] = (0.5, 0.15, 0.15, 0.15, 0.15)  # P(signup via discount popup | segment)
+    popup_lift: float = 0.5  # extra discount-subject logit of those customers
+
+
+SCENARIOS: dict[str, WorldParams] = {
+    "default": WorldParams(),
+    "sparse": WorldParams(n_campaigns=12, buyer_share=0.0, popup_share=(0.0,) * len(SEGMENTS)),
+}
+
+
+def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns: int | None = None,
+                           scenario: str = "default") -> ContentWorld:
+    """A seeded world of a scenario and its history of past campaigns with random choices.
+
+    `n_campaigns` overrides the scenario's (over the same number of days).
+    """
+    par = SCENARIOS[scenario]
+    if n_campaigns is not None:
+        par = replace(par, n_campaigns=n_campaigns)
+    rng, shop = np.random.default_rng(seed), np.random.default_rng([seed, 7])  # shop data: own stream
     n = n_customers
     seg = rng.choice(len(SEGMENTS), size=n, p=SEGMENT_SHARE)
     age = rng.integers(18, 76, size=n)
@@ -127,8 +158,9 @@ def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns:
     seen = rng.random(n) < 0.85  # the segment label is known for 85% of customers
     observed = np.array(SEGMENTS, dtype=object)[seg]
     observed[~seen] = None
-    share, seg_lift = np.array(SEGMENT_SHARE), _segment_lift()
-    # "knowable" tastes: what segment label and attributes tell (the mixture mean when no label)
+    seg_lift = _segment_lift()
+    # "knowable" tastes: what segment label and attributes tell (for unlabeled customers, the
+    # segment's posterior given their attributes)
     attr_prop = np.zeros((n, len(PROPS)))
     attr_prop[:, 0] -= 0.4 * (tier == "gold")
     attr_prop[:, 4] += np.where(age < 30, 0.5, np.where(age > 55, -0.4, 0.0))
@@ -137,32 +169,51 @@ def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns:
     for cat, lift, who in (("kids", 0.6, (age >= 30) & (age < 45)), ("beauty", 0.3, age < 30),
                            ("fashion", 0.3, age < 30), ("home", 0.5, age > 55), ("outdoor", 0.3, tier == "gold")):
         attr_cat[who, CATEGORIES.index(cat)] += lift
+    # shop data: signup source (bargain hunters come through the discount popup more often) and, for
+    # buyers, the main purchase category (drawn from the tastes above); each adds to the taste it reveals
+    p_popup = np.array(par.popup_share)
+    popup = shop.random(n) < p_popup[seg]
+    buy_logit = CATEGORY_EFFECT + seg_lift[None, :, :] + attr_cat[:, None, :]  # (n, segment, category)
+    buy_p = np.exp(buy_logit) / np.exp(buy_logit).sum(axis=2, keepdims=True)
+    buyer = shop.random(n) < par.buyer_share
+    main = (buy_p[np.arange(n), seg].cumsum(axis=1) <= shop.random(n)[:, None]).sum(axis=1).clip(0, 5)
+    attr_prop[:, 0] += par.popup_lift * popup
+    attr_cat[np.flatnonzero(buyer), main[buyer]] += par.main_category_lift
+    like = np.where(popup[:, None], p_popup, 1 - p_popup) * np.where(
+        buyer[:, None], buy_p[np.arange(n), :, main], 1.0)
+    post = np.array(SEGMENT_SHARE) * like
+    post = np.where(seen[:, None], np.eye(len(SEGMENTS))[seg], post / post.sum(axis=1, keepdims=True))
     prop_effect = GLOBAL_EFFECT + SEGMENT_EFFECT[seg] + attr_prop + prop_noise
     category_pref = CATEGORY_EFFECT + seg_lift[seg] + attr_cat + category_noise
-    knowable_prop = GLOBAL_EFFECT + np.where(seen[:, None], SEGMENT_EFFECT[seg], share @ SEGMENT_EFFECT) + attr_prop
-    knowable_cat = CATEGORY_EFFECT + np.where(seen[:, None], seg_lift[seg], share @ seg_lift) + attr_cat
+    knowable_prop = GLOBAL_EFFECT + post @ SEGMENT_EFFECT + attr_prop
+    knowable_cat = CATEGORY_EFFECT + post @ seg_lift + attr_cat
     first = rng.choice(np.array(FIRST_NAMES, dtype=object), size=n)
     first[rng.random(n) >= 0.9] = None
     attributes = [{"age": int(a), "tier": str(t), "city": f"city{c}"}
                   for a, t, c in zip(age, tier, rng.integers(0, 8, size=n), strict=True)]
+    if p_popup.any():
+        for a, p in zip(attributes, popup, strict=True):
+            a["signup"] = "discount popup" if p else "organic"
+    for i in np.flatnonzero(buyer):
+        attributes[i]["main_category"] = CATEGORIES[main[i]]
     customers = pd.DataFrame({"segment": observed, "first_name": first, "attributes": attributes})
     all_subjects = {t for t, _ in HISTORY_SUBJECTS + NEW_SUBJECTS}
     world = ContentWorld(
         customers=customers, history=pd.DataFrame(), now=0.0,
         base_open=rng.normal(*BASE_OPEN, size=n), base_click=rng.normal(*BASE_CLICK, size=n),
         prop_effect=prop_effect, category_pref=category_pref,
-        knowable_prop=knowable_prop, knowable_cat=knowable_cat,
+        knowable_prop=knowable_prop, knowable_cat=knowable_cat, segment_posterior=post,
         subject_quality={t: float(rng.normal(0, 0.1)) for t in sorted(all_subjects)},
     )
-    start = 1_700_000_000.0
+    start, gap = 1_700_000_000.0, par.history_days / par.n_campaigns * DAY
     frames = []
-    for c in range(n_campaigns):
+    for c in range(par.n_campaigns):
         subjects = tuple(HISTORY_SUBJECTS[i] for i in rng.choice(len(HISTORY_SUBJECTS), 4, replace=False))
         cats = tuple(CATEGORIES[i] for i in rng.choice(len(CATEGORIES), 4, replace=False))
         frames.append(send_campaign(world, subjects, cats, np.full((n, 4), 0.25), np.full((n, 4), 0.25), rng,
-                            start + c * 7 * DAY))
+                            start + c * gap))
     world.history = pd.concat(frames, ignore_index=True)
-    world.now = start + n_campaigns * 7 * DAY
+    world.now = start + par.history_days * DAY
     return world
 
 
@@ -183,12 +234,11 @@ def history_posterior(world: ContentWorld, subjects: tuple[tuple[str, tuple[int,
     label and attributes and their own logged sends, opens and clicks; quirks are integrated out. The
     best any honest model could do with this data.
     """
-    rng, cust, share, lift = np.random.default_rng(seed), world.customers, np.array(SEGMENT_SHARE), _segment_lift()
-    labeled = cust["segment"].notna().to_numpy()
-    seg = np.array([SEGMENTS.index(x) if isinstance(x, str) else 0 for x in cust["segment"]])
-    mixed = labeled[:, None]
-    attr_prop = world.knowable_prop - GLOBAL_EFFECT - np.where(mixed, SEGMENT_EFFECT[seg], share @ SEGMENT_EFFECT)
-    attr_cat = world.knowable_cat - CATEGORY_EFFECT - np.where(mixed, lift[seg], share @ lift)
+    rng, cust, lift, post = np.random.default_rng(seed), world.customers, _segment_lift(), world.segment_posterior
+    cdf = np.cumsum(post, axis=1)
+    cdf /= cdf[:, -1:]
+    attr_prop = world.knowable_prop - GLOBAL_EFFECT - post @ SEGMENT_EFFECT
+    attr_cat = world.knowable_cat - CATEGORY_EFFECT - post @ lift
     has_name = cust["first_name"].notna().to_numpy()
     h = world.history.sort_values("customer", kind="stable")
     hc, opened, clicked = h["customer"].to_numpy(), h["opened"].to_numpy(), h["clicked"].to_numpy()
@@ -205,7 +255,7 @@ def history_posterior(world: ContentWorld, subjects: tuple[tuple[str, tuple[int,
     for a in range(0, len(cust), chunk):
         b = min(a + chunk, len(cust))
         m, r0, r1 = b - a, starts[a], starts[b]
-        s = np.where(labeled[a:b, None], seg[a:b, None], rng.choice(len(SEGMENTS), size=(m, samples), p=share))
+        s = (cdf[a:b, None, :] <= rng.random((m, samples))[..., None]).sum(axis=2).clip(0, len(SEGMENTS) - 1)
         eff = GLOBAL_EFFECT + SEGMENT_EFFECT[s] + attr_prop[a:b, None] + rng.normal(0, PROP_SD, (m, samples, 5))
         eff[..., 1] *= has_name[a:b, None]
         pref = CATEGORY_EFFECT + lift[s] + attr_cat[a:b, None] + rng.normal(0, CATEGORY_SD, (m, samples, 6))
