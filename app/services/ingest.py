@@ -162,33 +162,33 @@ def _lookup_messages(s: Session, workspace_id: str, mids: list[str]
 
 # Message ids reach the SQL as one comma-joined text (they are 32 hex characters, see our_message_id):
 # no array of thousands of strings to adapt in Python.
-_LOOKUP_PG = (
-    "SELECT m.id, m.customer_id, m.category, m.status, "
-    "COALESCE((SELECT MIN(e.occurred_at) FROM event e WHERE e.message_id = m.id AND e.type = 'delivered'), "
-    "m.sent_at), "
-    "(SELECT MIN(e.occurred_at) FROM event e WHERE e.message_id = m.id AND e.type = 'opened') "
-    "FROM message m WHERE m.id = ANY(string_to_array(:ids, ',')) AND m.workspace_id = :ws"
-)
+_LOOKUP_PG = ("SELECT id, customer_id, category, status, sent_at FROM message "
+              "WHERE id = ANY(string_to_array(:ids, ',')) AND workspace_id = :ws")
+_KNOWN_TIMES_PG = ("SELECT message_id, type, MIN(occurred_at) FROM event "
+                   "WHERE message_id = ANY(string_to_array(:ids, ',')) AND type IN ('delivered', 'opened') "
+                   "GROUP BY message_id, type")
 
 
 def _lookup_messages_pg(s: Session, workspace_id: str, mids: list[str]) -> tuple[
         dict[str, tuple[int, str | None]], set[str], dict[str, dt.datetime], dict[str, dt.datetime]]:
-    """PostgreSQL, one statement per chunk: what `_lookup_messages` finds, plus each message's delivery
-    (else send) time and first open from earlier batches, for the human/machine rules."""
+    """PostgreSQL: what `_lookup_messages` finds, plus each message's delivery (else send) time and first
+    open from earlier batches, for the human/machine rules."""
     messages: dict[str, tuple[int, str | None]] = {}
     unsettled: set[str] = set()
     delivered: dict[str, dt.datetime] = {}
     opened: dict[str, dt.datetime] = {}
     utc = dt.UTC
     for chunk in _in_chunks(mids):
-        for mid, cust, cat, status, d, o in s.execute(text(_LOOKUP_PG), {"ids": ",".join(chunk), "ws": workspace_id}):
+        ids = ",".join(chunk)
+        for mid, cust, cat, status, sent in s.execute(text(_LOOKUP_PG), {"ids": ids, "ws": workspace_id}):
             messages[mid] = (int(cust), cat)
             if status in ("sending", "failed"):
                 unsettled.add(mid)
-            if d is not None:
-                delivered[mid] = d.replace(tzinfo=utc)
-            if o is not None:
-                opened[mid] = o.replace(tzinfo=utc)
+            if sent is not None:
+                delivered[mid] = sent.replace(tzinfo=utc)
+        for mid, typ, t in s.execute(text(_KNOWN_TIMES_PG), {"ids": ids}):
+            if mid in messages:  # a delivery event wins over the send time
+                (delivered if typ == "delivered" else opened)[mid] = t.replace(tzinfo=utc)
     return messages, unsettled, delivered, opened
 
 
@@ -329,6 +329,13 @@ def _update_sends_pg(s: Session, opens: list[dict[str, Any]], machine: list[dict
         s.execute(text(_UPDATE_SENDS_PG), {"rows": json_doc([per[m] for m in sorted(per)])})
 
 
+def _delta(deltas: dict[int, stats.StatsDelta], cust_id: int) -> stats.StatsDelta:
+    d = deltas.get(cust_id)
+    if d is None:  # built only when missing: a StatsDelta holds four dicts
+        d = deltas[cust_id] = stats.StatsDelta()
+    return d
+
+
 def _apply(s: Session, workspace_id: str,
            fresh: list[tuple[NormalizedEvent, bool, int | None, tuple[int, str | None] | None]],
            unsettled: set[str] | None = None) -> None:
@@ -347,9 +354,9 @@ def _apply(s: Session, workspace_id: str,
         if cust_id is None:
             continue
         if ev.event_type is EventType.OPENED:
-            deltas.setdefault(cust_id, stats.StatsDelta()).opened(t, human)
+            _delta(deltas, cust_id).opened(t, human)
         elif ev.event_type is EventType.CLICKED:
-            deltas.setdefault(cust_id, stats.StatsDelta()).clicked(t, human, msg[1] if msg else None)
+            _delta(deltas, cust_id).clicked(t, human, msg[1] if msg else None)
         elif ev.event_type is EventType.BOUNCED and ev.bounce_class == "hard":
             suppress[cust_id] = "bounced"
         elif ev.event_type in SUPPRESSING:
