@@ -21,13 +21,17 @@ RATIO_PSEUDO = 0.3  # keeps log ratios of empty hours finite without flattening 
 MAX_CLUSTER_ROWS = 50_000  # k-means sees a sample: the shapes settle long before a million rows
 EM_STEPS = 30
 EM_PSEUDO = 5.0  # expected signals per cluster-hour pulling a shape toward the pooled rhythm
+# People of one kind keep their hours give or take an hour: each cluster shape also comes shifted
+# earlier and later, so a commuter who reads at 7 rather than 8 borrows a commuter's shape at 7.
+SHIFTS = np.array([-1, 0, 1])
+SHIFT_PRIOR = np.array([0.25, 0.5, 0.25])
 
 
 @dataclass
 class RhythmClusters:
     """Cluster rhythm shapes (ratios to the pooled rhythm, mean 1) and each segment's mix."""
 
-    shapes: np.ndarray  # (K, 24)
+    shapes: np.ndarray  # (K, 24): base shapes at each of SHIFTS (see shifted_clusters), or one flat shape
     segment_mix: np.ndarray  # (n_segments + 1, K); the last row is "no segment"
 
     def to_json(self) -> dict[str, list[list[float]]]:
@@ -79,11 +83,26 @@ def fit_clusters(
     # k-means centroids of noisy log ratios are blurred toward flat (a geometric mean of mostly
     # empty hours); a few EM steps of the Poisson mixture give each cluster its real shape.
     obs, exp = stats.observed[rich], stats.expected[rich] * prop[rich, None]
+    base, mix, weights = clusters.shapes, clusters.segment_mix, SHIFT_PRIOR
     for _ in range(EM_STEPS):
-        resp = membership(stats.observed[rich], stats.expected[rich], prop[rich], segment[rich], clusters, noise)
-        shapes = (resp.T @ obs + EM_PSEUDO) / (resp.T @ exp + EM_PSEUDO)
-        clusters = RhythmClusters(normalise(shapes), _mix(resp, seg, n_segments))
-    return clusters
+        clusters = shifted_clusters(base, mix, weights)
+        resp = membership(obs, stats.expected[rich], prop[rich], segment[rich], clusters, noise)
+        resp = resp.reshape(-1, k, SHIFTS.size)
+        num, den = np.zeros((k, HOURS)), np.zeros((k, HOURS))
+        for i, sh in enumerate(SHIFTS):  # align each member's hours on the unshifted shape
+            num += np.roll(resp[:, :, i].T @ obs, -sh, axis=1)
+            den += np.roll(resp[:, :, i].T @ exp, -sh, axis=1)
+        base = normalise((num + EM_PSEUDO) / (den + EM_PSEUDO))
+        mix = _mix(resp.sum(axis=2), seg, n_segments)
+        w = resp.sum(axis=(0, 1)) + 1.0
+        weights = (w + w[::-1]) / (w + w[::-1]).sum()  # symmetric: the shapes carry the timing
+    return shifted_clusters(base, mix, weights)
+
+
+def shifted_clusters(base: np.ndarray, mix: np.ndarray, weights: np.ndarray) -> RhythmClusters:
+    """Each base shape at every shift in SHIFTS (shape j shifted by s is component j * S + s)."""
+    shapes = np.stack([np.roll(b, sh) for b in base for sh in SHIFTS])
+    return RhythmClusters(shapes, (mix[:, :, None] * weights[None, None, :]).reshape(mix.shape[0], -1))
 
 
 def _mix(resp: np.ndarray, seg: np.ndarray, n_segments: int) -> np.ndarray:

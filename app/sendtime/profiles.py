@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.sendtime.data import DAY_S, HOURS
+from app.sendtime.hedge import hedged_scores
 from app.sendtime.state import FitState
 from app.sendtime.survival import CoxScorer
 
@@ -70,6 +71,10 @@ def build_profiles(state: FitState, cox: CoxScorer, segment: np.ndarray, n_segme
     """Score every customer at every local hour and label where each answer comes from."""
     n = segment.shape[0]
     scores = cox.hourly(state.log_prop, state.log_ahead)
+    if state.hedge is not None:
+        h = state.hedge
+        scores[h.customers] = hedged_scores(h, state.offset[h.customers], segment[h.customers], state.hazard,
+                                            state.clusters, state.prop, state.rhythm_shape, state.noise, cox)
     s = state.sends
     recent = state.event & (s.sent_at >= state.as_of - RECENT_DAYS * DAY_S)
     signals = np.bincount(s.customer[state.event], minlength=n)

@@ -22,6 +22,7 @@ from app.sendtime.data import (
     signal_delay_h,
 )
 from app.sendtime.hazard import HazardModel, exposure_tables, fit_hazard
+from app.sendtime.hedge import Hedge
 from app.sendtime.rhythm import (
     CustomerStats,
     Propensity,
@@ -33,7 +34,7 @@ from app.sendtime.rhythm import (
     send_exposure,
 )
 from app.sendtime.survival import ahead_matrix, design
-from app.sendtime.timezone import infer_offsets, offset_prior
+from app.sendtime.timezone import offset_posterior, offset_prior, utc_stats
 
 OFFSET_DEFAULT, OFFSET_INFERRED, OFFSET_GIVEN = 0, 1, 2
 
@@ -61,13 +62,17 @@ class FitState:
     weight: np.ndarray
     rhythm: np.ndarray  # (n, 24) float32: each customer's modelled reading rhythm by clock hour, mean 1
     noise: float = 1.0  # sum(w^2) / sum(w) of the recency weights
+    hedge: Hedge | None = None  # customers whose zone is unknown: their offset posterior
 
 
 def _resolve_offsets(
-    s: SendData, customers: CustomerData, event: np.ndarray, duration: np.ndarray,
+    s: SendData, customers: CustomerData, event: np.ndarray, duration: np.ndarray, weight: np.ndarray,
     hazard: HazardModel, clusters: RhythmClusters,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Given offsets, else inferred from human signals, else the workspace default."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Hedge | None]:
+    """Given offsets, else inferred from human signals, else the workspace default.
+
+    Also returns what hedging the unknown customers' scores over their offset posterior needs.
+    """
     given = np.isfinite(customers.utc_offset_h)
     offset = np.where(given, customers.utc_offset_h, customers.default_offset_h)
     source = np.where(given, OFFSET_GIVEN, OFFSET_DEFAULT).astype(np.int8)
@@ -75,18 +80,21 @@ def _resolve_offsets(
     default_idx = int(np.clip(round(customers.default_offset_h), -12, 14)) + 12
     confidence = np.where(given, 1.0, prior[max(default_idx - 1, 0):default_idx + 2].sum())
     unknown = np.flatnonzero(~given)
-    if unknown.size and given.any():
-        local = np.full(customers.n, -1, np.int64)
-        local[unknown] = np.arange(unknown.size)
-        mine = np.flatnonzero(local[s.customer] >= 0)
-        guess = infer_offsets(local[s.customer[mine]], s.sent_at[mine],
-                              np.where(event[mine], duration[mine], np.nan), customers.segment[unknown],
-                              hazard, clusters, prior)
-        use = unknown[guess.inferred]
-        offset[use] = guess.offset_h[guess.inferred]
-        source[use] = OFFSET_INFERRED
-        confidence[use] = guess.confidence[guess.inferred]
-    return offset, source, confidence.astype(np.float32)
+    if not (unknown.size and given.any()):
+        return offset, source, confidence.astype(np.float32), None
+    local = np.full(customers.n, -1, np.int64)
+    local[unknown] = np.arange(unknown.size)
+    mine = np.flatnonzero(local[s.customer] >= 0)
+    c = local[s.customer[mine]]
+    stats = utc_stats(unknown.size, c, local_hour(s.sent_at[mine], np.zeros(mine.size)), duration[mine],
+                      event[mine], weight[mine], hazard)
+    guess = offset_posterior(c, s.sent_at[mine], np.where(event[mine], duration[mine], np.nan),
+                             customers.segment[unknown], hazard, clusters, prior)
+    use = unknown[guess.inferred]
+    offset[use] = guess.offset_h[guess.inferred]
+    source[use] = OFFSET_INFERRED
+    confidence[use] = guess.confidence[guess.inferred]
+    return offset, source, confidence.astype(np.float32), Hedge(unknown, stats, guess.post)
 
 
 def build_state(sends: SendData, customers: CustomerData, as_of: float, seed: int) -> FitState:
@@ -108,7 +116,8 @@ def build_state(sends: SendData, customers: CustomerData, as_of: float, seed: in
     prop0 = propensity(stats0, seg, n_seg, noise)
     clusters = fit_clusters(stats0, prop0.customer, seg, n_seg, seed, noise)
     del stats0
-    offset, offset_source, offset_conf = _resolve_offsets(s, customers, event, duration, hazard, clusters)
+    offset, offset_source, offset_conf, hedge = _resolve_offsets(s, customers, event, duration, weight, hazard,
+                                                                 clusters)
     hour = local_hour(s.sent_at, offset[s.customer])
     stats = customer_stats(n, s.customer, hour, duration, event, weight, hazard)
     prop = propensity(stats, seg, n_seg, noise)
@@ -118,7 +127,7 @@ def build_state(sends: SendData, customers: CustomerData, as_of: float, seed: in
     rhythm = normalise(normalise(phi) * hazard.rhythm[None, :]).astype(np.float32)
     return FitState(as_of, hazard, clusters, offset, offset_source, offset_conf, stats, prop, shape,
                     np.log(prop.customer), log_ahead, s, hour, local_weekday(s.sent_at, offset[s.customer]),
-                    duration, event, weight, rhythm, noise)
+                    duration, event, weight, rhythm, noise, hedge)
 
 
 def training_rows(state: FitState, customers: CustomerData, sample_size: int,
