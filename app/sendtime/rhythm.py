@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.sendtime.data import HOURS
-from app.sendtime.hazard import HazardModel
+from app.sendtime.data import HORIZON_H, HOUR_S, HOURS
+from app.sendtime.hazard import CLOCK, HazardModel, exposure_tables
 
 SEGMENT_PRIOR_EVENTS = 20.0  # a segment is pulled toward the workspace by this many expected signals
 # Cap on the per-hour pseudo-count: a pooled moment estimate from a homogeneous list would
@@ -154,3 +154,52 @@ def rhythm_posterior(
 def normalise(shape: np.ndarray) -> np.ndarray:
     """Scale rhythm rows to mean 1, so they carry timing and not propensity."""
     return shape / np.maximum(shape.mean(axis=-1, keepdims=True), 1e-12)
+
+
+LATE_H = 24.0  # one more day of follow-up after the scoring horizon, for rhythm evidence only
+
+
+@dataclass
+class LateEvidence:
+    """Signals in the day after the scoring horizon, from sends still unsignalled at it.
+
+    A first human open 30 h after arrival is not a success for the 24 h score, but it says when
+    this person reads mail just as well as an open at 6 h does. These sends stay at risk for one
+    more day (each clock hour once more), under the pooled rhythm and a decay fitted to that day.
+    """
+
+    hazard: HazardModel  # pooled hazard of the late day: decay over its 24 steps x pooled rhythm
+    duration: np.ndarray  # per send: hours at risk in the late day (0 if signalled in time)
+    event: np.ndarray  # per send: first human signal in the late day
+    stats: CustomerStats
+    scale: np.ndarray  # (n,) each customer's late propensity relative to their in-horizon one
+
+
+def late_evidence(
+    n: int, customer: np.ndarray, hour: np.ndarray, delay_h: np.ndarray, sent_at: np.ndarray, as_of: float,
+    weight: np.ndarray, hazard: HazardModel, prop: np.ndarray, noise: float,
+) -> LateEvidence:
+    """Late-day follow-up of the sends unsignalled at the horizon, pooled hazard and per-customer stats."""
+    follow = np.clip((as_of - sent_at) / HOUR_S - HORIZON_H, 0.0, LATE_H)
+    pending = ~(np.isfinite(delay_h) & (delay_h < HORIZON_H))  # no signal within the horizon
+    follow = np.where(pending, follow, 0.0)
+    late = delay_h - HORIZON_H
+    event = pending & np.isfinite(delay_h) & (late < follow)
+    duration = np.where(event, late, follow)
+    del follow, pending, late
+    t, r = exposure_tables(hour, duration, event, weight)
+    decay = (t.sum(axis=0) + 1e-9) / ((r * hazard.rhythm[CLOCK]).sum(axis=0) + 1e-9)
+    late_hazard = HazardModel(decay, hazard.rhythm, float(t.sum()))
+    at_risk = np.flatnonzero(duration > 0)
+    stats = customer_stats(n, customer[at_risk], hour[at_risk], duration[at_risk], event[at_risk],
+                           weight[at_risk], late_hazard)
+    obs, exp = stats.observed.sum(axis=1), stats.expected.sum(axis=1) * prop
+    mask = exp > 0
+    shape = gamma_shape(obs[mask], exp[mask], noise=noise) if mask.any() else 1e3
+    return LateEvidence(late_hazard, duration, event, stats, shrink(obs, exp, shape))
+
+
+def with_late(observed: np.ndarray, expected: np.ndarray, late_observed: np.ndarray, late_expected: np.ndarray,
+              scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rhythm evidence of both days; the late exposure is scaled so that `expected * prop` is its mean."""
+    return observed + late_observed, expected + late_expected * scale[:, None]

@@ -25,13 +25,16 @@ from app.sendtime.hazard import HazardModel, exposure_tables, fit_hazard
 from app.sendtime.hedge import Hedge
 from app.sendtime.rhythm import (
     CustomerStats,
+    LateEvidence,
     Propensity,
     customer_propensity,
     customer_stats,
+    late_evidence,
     normalise,
     propensity,
     rhythm_posterior,
     send_exposure,
+    with_late,
 )
 from app.sendtime.survival import ahead_matrix, design
 from app.sendtime.timezone import offset_posterior, offset_prior, utc_stats
@@ -63,6 +66,7 @@ class FitState:
     rhythm: np.ndarray  # (n, 24) float32: each customer's modelled reading rhythm by clock hour, mean 1
     noise: float = 1.0  # sum(w^2) / sum(w) of the recency weights
     hedge: Hedge | None = None  # customers whose zone is unknown: their offset posterior
+    late: LateEvidence | None = None  # signals in the day after the horizon, as rhythm evidence
 
 
 def _resolve_offsets(
@@ -101,7 +105,8 @@ def build_state(sends: SendData, customers: CustomerData, as_of: float, seed: in
     """Fit hazard, clusters, offsets, propensities and rhythms on the sends made before `as_of`."""
     n, seg, n_seg = customers.n, customers.segment, customers.n_segments
     s = sends.subset(sends.sent_at < as_of)
-    duration, event = observe(signal_delay_h(s), s.sent_at, as_of)
+    delay = signal_delay_h(s)
+    duration, event = observe(delay, s.sent_at, as_of)
     weight = recency_weight(s.sent_at, as_of)
     given = np.isfinite(customers.utc_offset_h)
     # Until offsets are resolved, learn the pooled model from customers whose clock we know.
@@ -121,13 +126,16 @@ def build_state(sends: SendData, customers: CustomerData, as_of: float, seed: in
     hour = local_hour(s.sent_at, offset[s.customer])
     stats = customer_stats(n, s.customer, hour, duration, event, weight, hazard)
     prop = propensity(stats, seg, n_seg, noise)
-    prior = cluster_prior(stats, prop.customer, seg, clusters, noise)
-    phi, shape = rhythm_posterior(stats.observed, stats.expected, prop.customer, prior, noise=noise)
+    late = late_evidence(n, s.customer, hour, delay, s.sent_at, as_of, weight, hazard, prop.customer, noise)
+    r_obs, r_exp = with_late(stats.observed, stats.expected, late.stats.observed, late.stats.expected, late.scale)
+    prior = cluster_prior(CustomerStats(stats.sends, r_obs, r_exp), prop.customer, seg, clusters, noise)
+    phi, shape = rhythm_posterior(r_obs, r_exp, prop.customer, prior, noise=noise)
+    del r_obs, r_exp
     log_ahead = np.log(np.maximum(normalise(phi) @ ahead_matrix(hazard), 1e-12))
     rhythm = normalise(normalise(phi) * hazard.rhythm[None, :]).astype(np.float32)
     return FitState(as_of, hazard, clusters, offset, offset_source, offset_conf, stats, prop, shape,
                     np.log(prop.customer), log_ahead, s, hour, local_weekday(s.sent_at, offset[s.customer]),
-                    duration, event, weight, rhythm, noise, hedge)
+                    duration, event, weight, rhythm, noise, hedge, late)
 
 
 def training_rows(state: FitState, customers: CustomerData, sample_size: int,
@@ -151,6 +159,14 @@ def training_rows(state: FitState, customers: CustomerData, sample_size: int,
     exp = np.maximum(state.stats.expected[c] - wi[:, None] * own, 0.0)
     seg = customers.segment[c]
     prop = customer_propensity(obs.sum(axis=1), exp.sum(axis=1), seg, state.prop)
+    if state.late is not None:  # the send's own late-day signal and exposure are left out too
+        late = state.late
+        lobs = late.stats.observed[c]
+        lev = late.event[idx]
+        lclock = (h + np.minimum(np.floor(late.duration[idx]).astype(np.int64), HOURS - 1)) % HOURS
+        lobs[rows[lev], lclock[lev]] -= wi[lev]
+        lexp = late.stats.expected[c] - wi[:, None] * send_exposure(h, late.duration[idx], late.hazard)
+        obs, exp = with_late(obs, exp, np.maximum(lobs, 0.0), np.maximum(lexp, 0.0), late.scale[c])
     prior = membership(obs, exp, prop, seg, state.clusters, state.noise) @ state.clusters.shapes
     phi, _ = rhythm_posterior(obs, exp, prop, prior, state.rhythm_shape, state.noise)
     ahead = (normalise(phi) * ahead_matrix(state.hazard)[:, h].T).sum(axis=1)

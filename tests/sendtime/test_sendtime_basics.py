@@ -112,3 +112,20 @@ def test_new_customer_gets_segment_hour(base):
     assert cold_start_scores(result.params, None)[1] == "global"
     text = explain(best_hour=int(p.best_hour[i]), source="segment", segment_name="Office hours", has_history=False)
     assert text.startswith("New customer: using the Office hours segment's best hour")
+
+
+def test_late_opens_are_rhythm_evidence_not_score_successes():
+    from app.sendtime.data import HOUR_S
+    from app.sendtime.hazard import HazardModel
+    from app.sendtime.rhythm import late_evidence
+
+    hazard = HazardModel(np.full(24, 0.01), np.ones(24), 1.0)
+    # Customer 0: sent at local 00:00, opened 33 h later (09:00 the next day); customer 1 opened in 2 h.
+    delay = np.array([33.0, 2.0, np.nan])
+    sent = np.zeros(3)
+    late = late_evidence(2, np.array([0, 1, 1]), np.zeros(3, np.int64), delay, sent, 10 * 24 * HOUR_S,
+                         np.ones(3), hazard, np.ones(2), 1.0)
+    assert late.event.tolist() == [True, False, False]
+    assert late.duration.tolist() == [9.0, 0.0, 24.0]  # an in-horizon signal ends the follow-up
+    assert late.stats.observed[0, 9] == 1.0 and late.stats.observed.sum() == 1.0
+    assert late.stats.expected[1].sum() > 0 and late.stats.expected[0, 10:].sum() == 0
