@@ -65,6 +65,7 @@ def _post_delivered(client, workspace_id: str, esp: FakeESP) -> None:
         ingest.process_inbox(inbox_id)
 
 
+@pytest.mark.timeout(600)  # up to 12 worker starts and kills, then abandoned claims age GIVE_UP_S before settling
 def test_sigkill_during_dispatch_never_duplicates_or_loses(client, auth, workspace):
     n = int(os.environ.get("SENDWISE_CHAOS_MESSAGES", "600"))
     esp = FakeESP(delay=0.4)  # slow enough that every kill lands mid-dispatch
