@@ -59,17 +59,9 @@ def deliver(workspace_id: str, emails: list[OutgoingEmail], meta: dict[str, dict
     if cfg.provider == "outbox":
         _deliver_outbox(workspace_id, cfg, emails, meta, result)
         return
-    by_id = {e.message_id: e for e in emails}
     for req in sending.build_requests(cfg, emails):
-        marked = _mark_attempted(req.message_ids)
-        if len(marked) == len(req.message_ids):
-            _send_with_retries(workspace_id, cfg, req, meta, result)
-            continue
-        # Some were taken from us while we rendered (`reconcile` judged the claim stale and planned them
-        # again; another tick sends them): only what we still hold goes to the ESP, never a second copy.
-        held = [by_id[m] for m in req.message_ids if m in marked]
-        for sub in sending.build_requests(cfg, held) if held else []:
-            _send_with_retries(workspace_id, cfg, sub, meta, result)
+        _mark_attempted(req.message_ids)
+        _send_with_retries(workspace_id, cfg, req, meta, result)
 
 
 def _deliver_outbox(workspace_id: str, cfg: SenderConfig, emails: list[OutgoingEmail],
@@ -128,15 +120,12 @@ def _headers(req: SendRequest) -> dict[str, str]:
     return {**req.headers, "Content-Type": "application/json"}
 
 
-def _mark_attempted(ids: list[str]) -> set[str]:
-    """Commit the attempt before the ESP call, so a crash never turns into a blind second send; returns the
-    messages still ours (status `sending`), the only ones that may be sent."""
+def _mark_attempted(ids: list[str]) -> None:
+    """Commit the attempt before the ESP call, so a crash never turns into a blind second send."""
     with session_scope() as s:
-        marked = {m for (m,) in s.execute(
-            update(Message).where(col(Message.id).in_(ids), col(Message.status) == "sending")
-            .values(attempted_at=utcnow()).returning(col(Message.id))).all()}
+        s.execute(update(Message).where(col(Message.id).in_(ids), col(Message.status) == "sending")
+                  .values(attempted_at=utcnow()))
         s.commit()
-    return marked
 
 
 def _defer(ids: list[str], seconds: float, result: TickResult) -> None:
