@@ -39,8 +39,14 @@ class TickResult:
     deferred: int = 0
 
 
-def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> list[str]:
-    """Atomically move up to `limit` due messages of live campaigns to `sending`; returns their ids."""
+Claims = dict[str, int]
+"""Claimed message id → its claim number (`attempts` after the claim): the claim's token. A claim that
+`reconcile` took back and another worker claimed again has a higher number, so the first claimant can
+tell that the message is no longer its to send."""
+
+
+def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> Claims:
+    """Atomically move up to `limit` due messages of live campaigns to `sending`; returns their claims."""
     now = now or utcnow()
     lock = "FOR UPDATE OF m SKIP LOCKED" if is_postgres(session) else ""
     rows = session.execute(
@@ -50,12 +56,12 @@ def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> l
                 SELECT m.id FROM message m JOIN campaign c ON c.id = m.campaign_id
                 WHERE m.status = 'planned' AND m.scheduled_at <= :now AND c.status IN ('scheduled', 'sending')
                 ORDER BY m.scheduled_at LIMIT :n {lock}
-            ) RETURNING id"""
+            ) RETURNING id, attempts"""
         ),
         {"now": now, "n": limit},
     ).all()
     session.commit()
-    return [r[0] for r in rows]
+    return {r[0]: int(r[1]) for r in rows}
 
 
 def dispatch_due(batch_size: int | None = None, time_budget: float = 50.0) -> TickResult:
@@ -76,11 +82,11 @@ def dispatch_due(batch_size: int | None = None, time_budget: float = 50.0) -> Ti
     try:
         while time.monotonic() - t0 < time_budget:
             with session_scope() as s:
-                ids = claim_due(s, batch_size)
-            if not ids:
+                claims = claim_due(s, batch_size)
+            if not claims:
                 break
-            result.claimed += len(ids)
-            prepared = prepare_claimed(ids, result)
+            result.claimed += len(claims)
+            prepared = prepare_claimed(claims, result)
             if pending is not None:
                 pending.result()
             pending = _delivery_pool().submit(deliver_prepared, prepared, result)
@@ -104,11 +110,6 @@ def _delivery_pool() -> Any:
     return _pool
 
 
-def send_claimed(ids: list[str], result: TickResult) -> None:
-    """Send messages already claimed by this worker."""
-    deliver_prepared(prepare_claimed(ids, result), result)
-
-
 @dataclass(slots=True)
 class Claimed:
     """What rendering one claimed message needs (one row of `load_claimed`)."""
@@ -126,11 +127,13 @@ class Claimed:
     locale: str | None
     customer_status: str | None
     campaign_status: str
+    claim: int = 0
 
 
 _LOAD = (
     "SELECT m.id, m.workspace_id, m.campaign_id, m.subject_index, m.category, c.id, c.external_id, c.email, "
-    "c.attributes, COALESCE(NULLIF(c.timezone, ''), c.inferred_timezone), c.locale, c.status, camp.status "
+    "c.attributes, COALESCE(NULLIF(c.timezone, ''), c.inferred_timezone), c.locale, c.status, camp.status, "
+    "m.attempts "
     "FROM message m LEFT JOIN customer c ON c.id = m.customer_id JOIN campaign camp ON camp.id = m.campaign_id "
     "WHERE "
 )
@@ -161,18 +164,20 @@ def claimed_rows(rows: Any) -> list[Claimed]:
         if isinstance(attrs, str | bytes):
             attrs = json_loads(attrs)
         out.append(Claimed(r[0], r[1], r[2], int(r[3] or 0), r[4], None if r[5] is None else int(r[5]), r[6], r[7],
-                           attrs if isinstance(attrs, dict) else {}, r[9], r[10], r[11], r[12]))
+                           attrs if isinstance(attrs, dict) else {}, r[9], r[10], r[11], r[12], int(r[13] or 0)))
     return out
 
 
 Prepared = list[tuple[str, list[Any], dict[str, dict[str, Any]]]]
 
 
-def prepare_claimed(ids: list[str], result: TickResult) -> Prepared:
+def prepare_claimed(claims: Claims, result: TickResult) -> Prepared:
     """Load claimed messages, settle those that must not go (suppression is checked now, at send time,
-    not only at planning time) and render the rest: `[(workspace_id, emails, meta)]`."""
+    not only at planning time) and render the rest: `[(workspace_id, emails, meta)]`.
+
+    A message whose claim number moved on was taken back and claimed again meanwhile: it is skipped."""
     with session_scope() as s:
-        rows = load_claimed(s, ids)
+        rows = [m for m in load_claimed(s, list(claims)) if m.claim == claims[m.id]]
         outcome: dict[str, tuple[str, str | None]] = {}
         ready: dict[str, list[Claimed]] = defaultdict(list)
         for m in rows:
@@ -243,7 +248,7 @@ def _render(items: list[Claimed]) -> tuple[list[Any], dict[str, dict[str, Any]]]
             headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": _UNSUBSCRIBE_POST},
         ))
         meta[m.id] = {"customer_id": m.customer_id, "subject": subject, "category": m.category,
-                      "workspace_id": m.workspace_id}
+                      "workspace_id": m.workspace_id, "claim": m.claim}
     return emails, meta
 
 

@@ -59,17 +59,24 @@ def deliver(workspace_id: str, emails: list[OutgoingEmail], meta: dict[str, dict
     if cfg.provider == "outbox":
         _deliver_outbox(workspace_id, cfg, emails, meta, result)
         return
+    by_id = {e.message_id: e for e in emails}
     for req in sending.build_requests(cfg, emails):
-        _mark_attempted(req.message_ids)
-        _send_with_retries(workspace_id, cfg, req, meta, result)
+        held = _mark_attempted(req.message_ids, meta)
+        if len(held) == len(req.message_ids):
+            _send_with_retries(workspace_id, cfg, req, meta, result)
+            continue
+        # Some were taken back while we rendered (`reconcile` judged the claim stale and planned them
+        # again; another tick sends them): only what is still ours goes to the ESP, never a second copy.
+        for sub in sending.build_requests(cfg, [by_id[m] for m in req.message_ids if m in held]):
+            _send_with_retries(workspace_id, cfg, sub, meta, result)
 
 
 def _deliver_outbox(workspace_id: str, cfg: SenderConfig, emails: list[OutgoingEmail],
                     meta: dict[str, dict[str, Any]], result: TickResult) -> None:
     directory = get_settings().outbox_dir / workspace_id
-    _mark_attempted([e.message_id for e in emails])
+    held = _mark_attempted([e.message_id for e in emails], meta)
     accepted: dict[str, str | None] = {}
-    for e in emails:
+    for e in (e for e in emails if e.message_id in held):
         outbox.write_eml(directory, e, cfg.from_email, cfg.from_name)
         accepted[e.message_id] = e.message_id
     _finish(workspace_id, accepted, {}, meta, result)
@@ -120,12 +127,24 @@ def _headers(req: SendRequest) -> dict[str, str]:
     return {**req.headers, "Content-Type": "application/json"}
 
 
-def _mark_attempted(ids: list[str]) -> None:
-    """Commit the attempt before the ESP call, so a crash never turns into a blind second send."""
+def _mark_attempted(ids: list[str], meta: dict[str, dict[str, Any]]) -> set[str]:
+    """Commit the attempt before the ESP call, so a crash never turns into a blind second send.
+
+    Returns the messages still held under this worker's claim (status `sending`, not attempted, the
+    same claim number): the only ones it may send."""
+    by_claim: dict[int, list[str]] = {}
+    for m in ids:
+        by_claim.setdefault(int(meta[m].get("claim", 0)), []).append(m)
+    held: set[str] = set()
+    now = utcnow()
     with session_scope() as s:
-        s.execute(update(Message).where(col(Message.id).in_(ids), col(Message.status) == "sending")
-                  .values(attempted_at=utcnow()))
+        for claim, group in by_claim.items():
+            held.update(m for (m,) in s.execute(
+                update(Message).where(col(Message.id).in_(group), col(Message.status) == "sending",
+                                      col(Message.attempted_at).is_(None), col(Message.attempts) == claim)
+                .values(attempted_at=now).returning(col(Message.id))).all())
         s.commit()
+    return held
 
 
 def _defer(ids: list[str], seconds: float, result: TickResult) -> None:
