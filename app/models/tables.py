@@ -98,6 +98,8 @@ class CustomerProfile(SQLModel, table=True):
     human_opens: int = 0
     peak_start: int = -1
     peak_end: int = -1
+    # {subject flag: [sends, human opens]} at the fit (`app.propensity.personal`); None: no subject history
+    subject_history: dict[str, list[int]] | None = Field(default=None, sa_column=json_col())
 
 
 class Erasure(SQLModel, table=True):

@@ -28,6 +28,7 @@ CONTEXT_COLUMNS: tuple[str, ...] = (
     "clicks",
     "clicks_by_category",
     "last_engaged_days",
+    "subject_history",
 )
 PRIOR_STRENGTH = 5.0  # pseudo-sends of the workspace rate added to each customer's own rate
 N_CONTEXT_DENSE = 6
@@ -46,6 +47,7 @@ class CustomerContext:
 
     `sends`, `opens` (human), `clicks` (human) and `clicks_by_category` are lifetime counters;
     `last_engaged_days` is the days since the last human open or click (None: never engaged).
+    `subject_history` maps a subject flag (`items.SUBJECT_FLAGS`) to [sends, human opens] of lines with it.
     `attributes` values are strings, numbers or booleans; anything else is ignored.
     """
 
@@ -57,6 +59,7 @@ class CustomerContext:
     clicks: int = 0
     clicks_by_category: Mapping[str, int] = field(default_factory=dict)
     last_engaged_days: float | None = None
+    subject_history: Mapping[str, Sequence[int]] = field(default_factory=dict)
 
 
 _DEFAULTS: dict[str, Any] = {
@@ -68,6 +71,7 @@ _DEFAULTS: dict[str, Any] = {
     "clicks": 0,
     "clicks_by_category": None,
     "last_engaged_days": np.nan,
+    "subject_history": None,
 }
 
 

@@ -24,10 +24,12 @@ from app.propensity.items import (
     category_item_features,
     category_pair_features,
     normalize_subjects,
+    subject_flags,
     subject_item_features,
 )
 from app.propensity.metrics import heldout_metrics
 from app.propensity.model import FittedModel
+from app.propensity.personal import flag_history_at_send, personal_lift, subject_pair_features
 
 MIN_ROWS = 50
 DEFAULT_C = 0.3  # inverse L2 strength; hashed crosses are many and sparse
@@ -92,6 +94,9 @@ def _fit(
         texts = normalize_subjects(rows["subject"].astype(str).tolist(), names)
         codes, uniques = pd.factorize(pd.Series(texts, dtype=object))
         items = subject_item_features([str(u) for u in uniques])
+        flags = subject_flags([str(u) for u in uniques])[codes]
+        flag_sends, flag_opens = flag_history_at_send(rows["customer"].to_numpy(), rows["sent_at"].to_numpy(),
+                                                      y, flags)
         pair = np.zeros((len(rows), 0))
     else:
         codes, uniques = pd.factorize(rows["category"].astype(str))
@@ -109,7 +114,12 @@ def _fit(
             open_prior,
             click_prior,
         )
-        return design_matrix(ctx, items, np.arange(int(mask.sum())), codes[mask], pair[mask])
+        rows_pair = pair[mask]
+        if kind == "subject":  # the customer's own lift for each flag of the line, as it stood at the send
+            lift = personal_lift(flag_sends[mask], flag_opens[mask], hist["sends"].to_numpy()[mask],
+                                 hist["opens"].to_numpy()[mask], open_prior)
+            rows_pair = subject_pair_features(flags[mask], lift)
+        return design_matrix(ctx, items, np.arange(int(mask.sum())), codes[mask], rows_pair)
 
     def fit(mask: np.ndarray) -> FittedModel:
         open_prior, click_prior = _rate(rows, "opened", mask, 0.2), _rate(rows, "clicked", mask, 0.03)

@@ -45,6 +45,7 @@ _FLAGS: dict[str, re.Pattern[str]] = {
     "caps": re.compile(r"\b[A-Z]{3,}\b"),
 }
 N_SUBJECT_DENSE = len(_FLAGS) + 3  # flags, has first name, length, word count
+SUBJECT_FLAGS: tuple[str, ...] = (*_FLAGS, "name")  # what `subject_flags` reports, in this order
 # Words get a smaller feature value than flags, i.e. a stronger effective L2 prior: history has few
 # distinct subject lines, and we want their effects explained by flags (discount, name, urgency, ...)
 # wherever the data allow, because flags carry over to lines never seen before; words only
@@ -74,14 +75,18 @@ def normalize_subjects(texts: Sequence[str], first_names: Sequence[object]) -> l
     return out
 
 
+def subject_flags(texts: Sequence[str]) -> np.ndarray:
+    """(U, len(SUBJECT_FLAGS)) booleans of distinct (name-normalised) subject lines: discount, question, ..., name."""
+    rows = [[bool(p.search(t.replace(FIRST_NAME_TOKEN, "x"))) for p in _FLAGS.values()] + [FIRST_NAME_TOKEN in t]
+            for t in (str(t) for t in texts)]
+    return np.array(rows, dtype=bool).reshape(len(rows), len(SUBJECT_FLAGS))
+
+
 def subject_item_features(texts: Sequence[str]) -> ItemFeatures:
     """Features of distinct (name-normalised) subject lines."""
     texts = [str(t) for t in texts]
-    flag_rows = np.array(
-        [[bool(p.search(t.replace(FIRST_NAME_TOKEN, "x"))) for p in _FLAGS.values()] for t in texts],
-        dtype=bool,
-    ).reshape(len(texts), len(_FLAGS))
-    has_name = np.array([FIRST_NAME_TOKEN in t for t in texts], dtype=bool)
+    flags = subject_flags(texts)
+    flag_rows, has_name = flags[:, :-1], flags[:, -1]
     n_chars = np.array([len(t.replace(FIRST_NAME_TOKEN, "namexx")) for t in texts], dtype=float)
     n_words = np.array([len(_WORDS.findall(t)) for t in texts], dtype=float)
     dense = np.column_stack(

@@ -24,10 +24,13 @@ from app.propensity.items import (
     category_item_features,
     category_pair_features,
     normalize_subjects,
+    subject_flags,
     subject_item_features,
 )
+from app.propensity.personal import flag_counts, personal_lift, subject_pair_features
 
-FORMAT_VERSION = 2  # 2: fine numeric bins, engagement buckets not crossed (1 still scores as trained)
+FORMAT_VERSION = 3  # 3: personal flag lifts (subject); 2: fine numeric bins, engagement buckets not crossed
+# (older versions still score as trained)
 Candidates: TypeAlias = Sequence[str] | Sequence[Sequence[str]] | np.ndarray
 Contexts: TypeAlias = pd.DataFrame | Sequence[CustomerContext] | CustomerContext
 
@@ -80,7 +83,13 @@ class FittedModel:
                 flat = np.asarray(normalize_subjects(flat.tolist(), names.tolist()), dtype=object)
             codes, uniques = pd.factorize(pd.Series(flat, dtype=object))
             items = subject_item_features([str(u) for u in uniques])
-            return items, codes.reshape(n, k), np.zeros((n, k, 0))
+            if self.format_version < 3:
+                return items, codes.reshape(n, k), np.zeros((n, k, 0))
+            flags = subject_flags([str(u) for u in uniques])[codes.reshape(n, k)]
+            flag_sends, flag_opens = flag_counts(frame["subject_history"].tolist())
+            lift = personal_lift(flag_sends, flag_opens, frame["sends"].fillna(0).to_numpy(dtype=float),
+                                 frame["opens"].fillna(0).to_numpy(dtype=float), self.open_prior)
+            return items, codes.reshape(n, k), subject_pair_features(flags, lift)
         codes, uniques = pd.factorize(pd.Series(matrix.ravel(), dtype=object))
         items = category_item_features([str(u) for u in uniques])
         cat_clicks = _category_clicks(frame, matrix, shared)

@@ -65,7 +65,32 @@ def contexts(s: Session, aud: AudienceRows) -> pd.DataFrame:
         "attributes": aud.attributes,
         "sends": sends, "opens": opens, "clicks": clicks,
         "clicks_by_category": by_cat, "last_engaged_days": last,
+        "subject_history": subject_histories(s, aud),
     })
+
+
+def subject_histories(s: Session, aud: AudienceRows) -> list[dict[str, list[int]] | None]:
+    """Each customer's sends and opens per kind of subject line, as the latest fit stored them."""
+    out: list[dict[str, list[int]] | None] = [None] * len(aud)
+    found: list[tuple[int, object]] = []
+    for k in range(0, len(aud.ids), 100_000):
+        chunk = aud.ids[k:k + 100_000]
+        if is_postgres(s):
+            rows = s.execute(text(
+                "SELECT customer_id, CAST(subject_history AS text) FROM customer_profile "
+                "WHERE customer_id = ANY(CAST(:ids AS bigint[])) AND subject_history IS NOT NULL"),
+                {"ids": int_array_literal(chunk)}).all()
+        else:
+            marks = ", ".join(str(int(c)) for c in chunk)  # integers from our own query: safe to inline
+            rows = s.execute(text("SELECT customer_id, subject_history FROM customer_profile "
+                                  f"WHERE customer_id IN ({marks}) AND subject_history IS NOT NULL")).all()
+        found.extend((int(r[0]), r[1]) for r in rows)
+    if found:
+        idx = positions(aud.ids, [c for c, _ in found])
+        for i, (_cid, raw) in zip(idx.tolist(), found, strict=True):
+            loaded = json_loads(raw) if isinstance(raw, str | bytes) else raw
+            out[i] = loaded if isinstance(loaded, dict) else None
+    return out
 
 
 def _contexts_pg(s: Session, aud: AudienceRows, sends: np.ndarray, opens: np.ndarray, clicks: np.ndarray,

@@ -77,10 +77,10 @@ def build_plan_columns(s: Session, camp: Campaign, ws: Workspace, aud: AudienceR
     assert start is not None and end is not None
     tzs = [tz or ws.default_timezone for tz in aud.timezones]
     holdout = rng.random(n) < camp.holdout_fraction
-    explore_hour = (~holdout) & (rng.random(n) < camp.exploration)
+    explore = (~holdout) & (rng.random(n) < camp.exploration)  # one draw for hour, subject and block
     scores = hour_scores(s, camp.workspace_id, aud)
-    chosen = choose_instants(camp, start, end, tzs, scores, holdout, explore_hour, rng)
-    content = content_choice.choose(s, camp, aud, holdout, rng)
+    chosen = choose_instants(camp, start, end, tzs, scores, holdout, explore, rng)
+    content = content_choice.choose(s, camp, aud, holdout, explore, rng)
     capped = _frequency_capped(s, camp, aud.ids, chosen)
     now = utcnow()
     # Column-wise (numpy) rather than a Python loop per customer: a million rows in a few seconds.
@@ -94,7 +94,7 @@ def build_plan_columns(s: Session, camp: Campaign, ws: Workspace, aud: AudienceR
     reason[quiet] = "the window lies entirely in the customer's quiet hours"
     for i in np.flatnonzero(not_subscribed):
         reason[i] = f"customer is {aud.status[i]}"
-    arm = np.where(holdout, "holdout", np.where(explore_hour | content.explored, "explore", "personalized"))
+    arm = np.where(holdout, "holdout", np.where(explore, "explore", "personalized"))
     micros = np.round(np.where(quiet, 0.0, chosen) * 1e6).astype(np.int64).astype("datetime64[us]")
     at = np.where(quiet, np.datetime64(now, "us"), micros)
     hexes = os.urandom(16 * n).hex()  # random 32-hex ids, as new_id() makes them, drawn at once

@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from app.propensity import CONTEXT_COLUMNS
+from app.propensity.personal import subject_history_by_customer
 from app.propensity.policy import sample_actions
 
 PROPS = ("discount", "name", "urgency", "question", "emoji")
@@ -114,6 +115,9 @@ class ContentWorld:
         for (cust, cat), cnt in by_cat.items():
             dicts[int(cust)][str(cat)] = int(cnt)
         out["clicks_by_category"] = dicts
+        out["subject_history"] = subject_history_by_customer(
+            h["customer"].to_numpy(), h["subject"].tolist(),
+            self.customers["first_name"].reindex(h["customer"].to_numpy()).tolist(), h["opened"].to_numpy(), n)
         engaged = h[h["opened"] | h["clicked"]].groupby("customer")["sent_at"].max()
         out["last_engaged_days"] = ((self.now - engaged) / DAY).reindex(range(n)).to_numpy()
         return out[list(CONTEXT_COLUMNS)]
@@ -300,3 +304,4 @@ def send_campaign(world: ContentWorld, subjects: tuple[tuple[str, tuple[int, ...
         "subject_propensity": subject_policy[who, s_idx], "category_index": c_idx,
         "category_propensity": category_policy[who, c_idx],
     })
+
