@@ -24,6 +24,45 @@ from app.propensity.context import CustomerContext
 from app.propensity.model import Candidates, Contexts, FittedModel, as_context_frame, candidate_matrix
 
 TIE_TOLERANCE = 1e-12
+EXPLORATION_SPREAD = 4.0  # a message's exploration probability stays within [ε / 4, 4 ε]
+
+
+def pair_regret(subject_values: np.ndarray, block_values: np.ndarray) -> np.ndarray:
+    """(n,) what a uniform (subject, block) pair is expected to lose against the best pair, by the models'
+    own values (P(open) x P(click) as the pair's worth). A dimension without a model (all values equal
+    to zero) counts as indifferent."""
+    sv = np.asarray(subject_values, dtype=float)
+    bv = np.asarray(block_values, dtype=float)
+    sv = sv if sv.size and sv.any() else np.ones_like(sv)
+    bv = bv if bv.size and bv.any() else np.ones((len(sv), 1))
+    return np.asarray(sv.max(axis=1) * bv.max(axis=1) - sv.mean(axis=1) * bv.mean(axis=1))
+
+
+def exploration_rates(regret: np.ndarray, epsilon: float, spread: float = EXPLORATION_SPREAD) -> np.ndarray:
+    """Each message's probability of being explored: ε on average, more where exploring is cheap.
+
+    `regret` is what a random choice is expected to lose against the greedy one, by the models' own
+    values. The probability is inversely proportional to it, then clipped to [ε/spread, ε·spread]
+    (and at most 1) and rescaled to mean ε, so the campaign explores as many messages as its
+    `exploration` says, but spends them on customers whose candidates the models can barely tell
+    apart (they lose little to a random draw, and their choice is the least certain), rather than on
+    customers with one clear favourite. Every candidate keeps at least (ε/spread)/k probability, which
+    bounds the importance weights of off-policy evaluation. Equal regrets (no model yet) give ε everywhere.
+    """
+    reg = np.asarray(regret, dtype=float)
+    eps = float(np.clip(epsilon, 0.0, 1.0))
+    if reg.size == 0 or eps <= 0.0 or eps >= 1.0:
+        return np.full(reg.shape, eps)
+    lo, hi = eps / spread, min(1.0, eps * spread)
+    weight = 1.0 / np.maximum(np.nan_to_num(reg, nan=0.0), 0.0).clip(min=1e-9)
+    rates = eps * weight / weight.mean()
+    for _ in range(60):  # clip and rescale until the mean settles at ε
+        rates = np.clip(rates, lo, hi)
+        mean = rates.mean()
+        if abs(mean - eps) < 1e-9:
+            break
+        rates = rates * (eps / mean)
+    return np.asarray(np.clip(rates, lo, hi))
 
 
 def action_probabilities(expected: np.ndarray, epsilon: float) -> np.ndarray:

@@ -77,10 +77,10 @@ def build_plan_columns(s: Session, camp: Campaign, ws: Workspace, aud: AudienceR
     assert start is not None and end is not None
     tzs = [tz or ws.default_timezone for tz in aud.timezones]
     holdout = rng.random(n) < camp.holdout_fraction
-    explore = (~holdout) & (rng.random(n) < camp.exploration)  # one draw for hour, subject and block
+    content = content_choice.choose(s, camp, aud, holdout, rng)
+    explore = content.explored  # one draw per message for hour, subject and block
     scores = hour_scores(s, camp.workspace_id, aud)
     chosen = choose_instants(camp, start, end, tzs, scores, holdout, explore, rng)
-    content = content_choice.choose(s, camp, aud, holdout, explore, rng)
     capped = _frequency_capped(s, camp, aud.ids, chosen)
     now = utcnow()
     # Column-wise (numpy) rather than a Python loop per customer: a million rows in a few seconds.

@@ -27,6 +27,7 @@ from app.propensity import (
     fit_subject_model,
     uniform_policy,
 )
+from app.propensity.policy import exploration_rates, pair_regret
 from app.simulate.content_world import (
     NEW_CATEGORIES,
     NEW_SUBJECTS,
@@ -42,6 +43,13 @@ def _rates(p_open: np.ndarray, p_click: np.ndarray, pi_s: np.ndarray, pi_c: np.n
     """True expected human open and click rates when subjects ~ pi_s and categories ~ pi_c."""
     opens = (pi_s * p_open).sum(axis=1)
     return float(opens.mean()), float((opens * (pi_c * p_click).sum(axis=1)).mean())
+
+
+def _per_customer(p_open: np.ndarray, p_click: np.ndarray, pi_s: np.ndarray,
+                  pi_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's true expected human open and click rates under the two policies."""
+    opens = (pi_s * p_open).sum(axis=1)
+    return opens, opens * (pi_c * p_click).sum(axis=1)
 
 
 def _one_hot(best: np.ndarray, k: int) -> np.ndarray:
@@ -60,7 +68,9 @@ def evaluate_seed(seed: int, n_customers: int = 20000, epsilon: float = 0.05,
     n, ks, kc = n_customers, len(NEW_SUBJECTS), len(NEW_CATEGORIES)
     q_open = subject_model.predict(ctx, rendered)
     q_click = category_model.predict(ctx, list(NEW_CATEGORIES))
-    pi_s = action_probabilities(q_open, epsilon)  # the subject marginal of the planner's joint ε-greedy policy
+    # the planner's policy: each message explored with its own probability (mean ε), hour/subject/block at once
+    eps_i = exploration_rates(pair_regret(q_open, q_click), epsilon)
+    pi_s = (1 - eps_i)[:, None] * action_probabilities(q_open, 0.0) + eps_i[:, None] / ks  # subject marginal
     h_open, h_click = history_posterior(world, NEW_SUBJECTS, NEW_CATEGORIES, seed=seed)
     best_s = int(p_open.mean(axis=0).argmax())
     single_c = (p_open[:, best_s : best_s + 1] * p_click).mean(axis=0).argmax()
@@ -76,13 +86,17 @@ def evaluate_seed(seed: int, n_customers: int = 20000, epsilon: float = 0.05,
     out: dict[str, float] = {"seed": seed}
     for name, (ps, pc) in policies.items():
         out[f"{name} open"], out[f"{name} click"] = _rates(p_open, p_click, ps, pc)
-    # sendwise as the planner runs it: one exploration draw per message, so with probability ε a uniform
+    # sendwise as the planner runs it: one exploration draw per message, so with probability ε_i a uniform
     # subject *and* a uniform block, else the greedy pair; rates are linear in that mixture.
-    for metric in ("open", "click"):
-        out[f"sendwise {metric}"] = (1 - epsilon) * out[f"greedy {metric}"] + epsilon * out[f"random {metric}"]
+    greedy = _per_customer(p_open, p_click, *policies["greedy"])
+    uniform = _per_customer(p_open, p_click, *policies["random"])
+    for j, metric in enumerate(("open", "click")):
+        out[f"sendwise {metric}"] = float(((1 - eps_i) * greedy[j] + eps_i * uniform[j]).mean())
+    out["flat open"], out["flat click"] = ((1 - epsilon) * out[f"greedy {m}"] + epsilon * out[f"random {m}"]
+                                           for m in ("open", "click"))
     for metric in ("open", "click"):
         lift = out[f"oracle {metric}"] - out[f"random {metric}"]
-        for name in ("sendwise", "best single", "knowable", "history", "greedy"):
+        for name in ("sendwise", "best single", "knowable", "history", "greedy", "flat"):
             out[f"{name} captured {metric}"] = (out[f"{name} {metric}"] - out[f"random {metric}"]) / lift
     out["subject auc"] = subject_model.metrics.get("auc", float("nan"))
     out["subject base ll"] = subject_model.metrics.get("baseline_log_loss", float("nan"))
@@ -114,7 +128,7 @@ def _offpolicy_check(world: ContentWorld, model: FittedModel, rendered: np.ndarr
     return out
 
 
-SHARE_COLUMNS = ("best single", "sendwise", "greedy", "knowable", "history")
+SHARE_COLUMNS = ("best single", "sendwise", "flat", "greedy", "knowable", "history")
 
 
 def run_content_simulation(seeds: tuple[int, ...] = (1, 2, 3), n_customers: int = 20000,
@@ -139,7 +153,9 @@ def _scenario_report(seeds: tuple[int, ...], n_customers: int, scenario: str) ->
                          + f"   {shares}")
     lines += ["knowable: knows the true taste that segment label and attributes imply, not personal quirks",
               "history: Bayes posterior given the true world model, label, attributes and the customer's own",
-              "  logged sends/opens/clicks (the ceiling of any honest model); greedy: sendwise without exploration"]
+              "  logged sends/opens/clicks (the ceiling of any honest model); greedy: sendwise without exploration;",
+              "  flat: every message explored with probability epsilon (sendwise spends the same share of",
+              "  explored messages where the models can barely tell the candidates apart)"]
     lines += ["", "held-out (time split) metrics of the models fitted on history:"]
     for r in results:
         lines.append(f"  seed {int(r['seed'])}: subject AUC {r['subject auc']:.3f} (baseline 0.5), log loss "

@@ -52,6 +52,19 @@ def test_fit_job_models_and_send_times(client, auth, workspace):
     items = client.get(f"/v1/campaigns/{cid}/messages", headers=auth, params={"limit": 1000}).json()["items"]
     assert len(items) > 300 and all(0 < m["propensity"] <= 1 for m in items)
     assert {m["arm"] for m in items} >= {"personalized", "holdout"}
+    # Each message's exploration probability lies in [ε/4, 4ε]: every pair keeps a floor for evaluation.
+    floor = 0.9 * (0.1 / 4) / (3 * 2)
+    assert min(m["propensity"] for m in items) >= floor - 1e-12
+    # The customers' own subject history was kept by the fit, for the subject model to read.
+    from sqlmodel import select
+
+    from app.core.db import session_scope
+    from app.models import CustomerProfile
+
+    with session_scope() as s:
+        kept = s.exec(select(CustomerProfile.subject_history).where(
+            CustomerProfile.workspace_id == workspace[0])).all()
+    assert any(h for h in kept) and all(isinstance(h, dict) for h in kept if h is not None)
     # A second fit makes version 2.
     job2 = client.post("/v1/models/fit", headers=auth).json()["job_id"]
     wait_for(lambda: client.get(f"/v1/jobs/{job2}", headers=auth).json()["status"] == "succeeded", timeout=240)

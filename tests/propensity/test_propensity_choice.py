@@ -136,3 +136,23 @@ def test_per_customer_rendered_subjects_are_name_normalised(subject_model):
     p = subject_model.predict(ctx, rendered)
     np.testing.assert_allclose(p[0], p[1])  # one line to the model, whatever the name
     assert p[0, 0] != pytest.approx(p[2, 0])  # "Friend" is not the customer's name
+
+
+def test_exploration_rates_keep_the_share_and_spend_it_where_choices_are_close():
+    from app.propensity.policy import EXPLORATION_SPREAD, exploration_rates, pair_regret
+
+    rng = np.random.default_rng(0)
+    regret = rng.exponential(0.02, size=10_000)
+    rates = exploration_rates(regret, 0.05)
+    assert abs(rates.mean() - 0.05) < 1e-6
+    assert rates.min() >= 0.05 / EXPLORATION_SPREAD - 1e-12 and rates.max() <= 0.05 * EXPLORATION_SPREAD + 1e-12
+    order = np.argsort(regret)
+    assert rates[order[0]] >= rates[order[-1]]  # the closest call is explored at least as often
+    assert np.all(np.diff(rates[order]) <= 1e-12)  # monotone: never more exploration for a clearer choice
+    # no model (all values equal): everyone gets ε, as the campaign says
+    flat = exploration_rates(pair_regret(np.zeros((5, 3)), np.zeros((5, 2))), 0.05)
+    assert np.allclose(flat, 0.05)
+    assert np.allclose(exploration_rates(regret, 0.0), 0.0) and np.allclose(exploration_rates(regret, 1.0), 1.0)
+    # a subject model without a block model still ranks by the subject's spread
+    r = pair_regret(np.array([[0.3, 0.1], [0.2, 0.19]]), np.zeros((2, 2)))
+    assert r[0] > r[1] > 0
