@@ -63,8 +63,14 @@ def _post_delivered(client, workspace_id: str, esp: FakeESP) -> None:
             "X-Twilio-Email-Event-Webhook-Timestamp": ts,
             "X-Twilio-Email-Event-Webhook-Signature": sendgrid.sign(KEY, ts, raw)})
         assert r.status_code == 200
-    for inbox_id in ingest.pending_inbox_ids(older_than=0):
-        ingest.process_inbox(inbox_id)
+    # Ingest here what is waiting; batches the session's worker holds (it consumes `ingest` too) are
+    # waited for, so that no event is still on its way when `reconcile` looks for it.
+    def ingested() -> bool:
+        for inbox_id in ingest.pending_inbox_ids(older_than=0):
+            ingest.process_inbox(inbox_id)
+        return not ingest.pending_inbox_ids(older_than=0)
+
+    wait_for(ingested, timeout=120, interval=0.3)
 
 
 def _count(cid: str, status: str, claimed_since: dt.datetime | None = None) -> int:
