@@ -100,7 +100,17 @@ def insert_profiles(workspace_id: str, ids: np.ndarray, share: float = 0.9, seed
     peak = rng.integers(0, 24, len(ids))
     h = np.arange(24)
     cols = ("customer_id", "workspace_id", "model_version", "scores", "best_hour", "confidence", "source",
-            "offset_h", "offset_source", "offset_confidence", "human_opens", "peak_start", "peak_end")
+            "offset_h", "offset_source", "offset_confidence", "human_opens", "peak_start", "peak_end",
+            "subject_counts")
+    # what a fit keeps of each customer's subject history (about 24 sends): 64 shapes to pick from
+    from app.propensity.items import SUBJECT_FLAGS
+    from app.propensity.personal import encode_counts
+
+    shape_rng = np.random.default_rng(seed + 3)
+    tastes = []
+    for _ in range(64):
+        sends = shape_rng.integers(0, 12, len(SUBJECT_FLAGS))
+        tastes.append(encode_counts(np.stack([sends, shape_rng.binomial(sends, 0.3)])))
     curves = [(0.05 + 0.3 * np.exp(-0.5 * (np.minimum((h - p) % 24, (p - h) % 24) / 2.0) ** 2))
               .astype(np.float32).tobytes() for p in range(24)]
 
@@ -109,7 +119,7 @@ def insert_profiles(workspace_id: str, ids: np.ndarray, share: float = 0.9, seed
             if have[i]:
                 p = int(peak[i])
                 yield (int(ids[i]), workspace_id, 1, curves[p], p, 0.6, "personal", 0.0, "given", 1.0, 5,
-                       (p - 1) % 24, (p + 1) % 24)
+                       (p - 1) % 24, (p + 1) % 24, tastes[i % 64])
 
     for lo in range(0, len(ids), CHUNK):
         hi = min(len(ids), lo + CHUNK)

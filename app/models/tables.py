@@ -98,8 +98,8 @@ class CustomerProfile(SQLModel, table=True):
     human_opens: int = 0
     peak_start: int = -1
     peak_end: int = -1
-    # {subject flag: [sends, human opens]} at the fit (`app.propensity.personal`); None: no subject history
-    subject_history: dict[str, list[int]] | None = Field(default=None, sa_column=json_col())
+    # sends and human opens per subject flag at the fit, int32[2, F] (`app.propensity.personal.encode_counts`)
+    subject_counts: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class Erasure(SQLModel, table=True):

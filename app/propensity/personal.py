@@ -45,18 +45,36 @@ def flag_history_at_send(customer: np.ndarray, sent_at: np.ndarray, opened: np.n
 
 
 def flag_counts(history: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(n, F) sends and opens per flag from planning-time dicts `{flag: [sends, opens]}` (None: no history)."""
+    """(n, F) sends and opens per flag from planning-time history entries: a (2, F) array of counts (what
+    `subject_history_by_customer` gives and `encode_counts` stores), a dict `{flag: [sends, opens]}`, or
+    None (no history)."""
     n, f = len(history), len(SUBJECT_FLAGS)
-    sends, opens = np.zeros((n, f)), np.zeros((n, f))
+    counts = np.zeros((n, 2, f))
+    arrays = [i for i, h in enumerate(history) if isinstance(h, np.ndarray) and h.shape == (2, f)]
+    if arrays:
+        counts[arrays] = np.stack([history[i] for i in arrays])
     col = {name: j for j, name in enumerate(SUBJECT_FLAGS)}
     for i, d in enumerate(history):
-        if not d or not isinstance(d, Mapping):
+        if not isinstance(d, Mapping) or not d:
             continue
         for name, pair in d.items():
             j = col.get(name)
             if j is not None and isinstance(pair, list | tuple) and len(pair) == 2:
-                sends[i, j], opens[i, j] = float(pair[0] or 0), float(pair[1] or 0)
-    return sends, opens
+                counts[i, 0, j], counts[i, 1, j] = float(pair[0] or 0), float(pair[1] or 0)
+    return counts[:, 0], counts[:, 1]
+
+
+def encode_counts(counts: np.ndarray) -> bytes:
+    """A customer's (2, F) counts as stored: little-endian int32, sends then opens, in `SUBJECT_FLAGS` order."""
+    return np.asarray(counts, dtype="<i4").tobytes()
+
+
+def decode_counts(blobs: Sequence[bytes]) -> np.ndarray:
+    """(m, 2, F) counts from stored blobs (all of the current length: callers drop the others)."""
+    return np.frombuffer(b"".join(blobs), dtype="<i4").reshape(-1, 2, len(SUBJECT_FLAGS))
+
+
+COUNTS_BYTES = 2 * len(SUBJECT_FLAGS) * 4
 
 
 def personal_lift(flag_sends: np.ndarray, flag_opens: np.ndarray, sends: np.ndarray, opens: np.ndarray,
@@ -77,26 +95,25 @@ def subject_pair_features(candidate_flags: np.ndarray, lift: np.ndarray) -> np.n
 
 
 def subject_history_by_customer(customer: np.ndarray, subjects: Sequence[Any], first_names: Sequence[Any],
-                                opened: np.ndarray, n: int) -> list[dict[str, list[int]] | None]:
-    """Per customer 0..n-1, `{flag: [sends, human opens]}` of the subject lines they were sent (None: none).
+                                opened: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer 0..n-1, sends and human opens of the subject lines they were sent, per flag: an
+    (n, 2, F) count array and whether the customer has any such send.
 
     `customer` holds each send's customer position, `subjects` the rendered lines, `first_names` the
     send's customer's first name (so "Anna, ..." reads as a first-name line); sends without a subject
     are skipped."""
+    counts = np.zeros((n, 2, len(SUBJECT_FLAGS)), dtype=np.int64)
+    has = np.zeros(n, dtype=bool)
     cust = np.asarray(customer, dtype=np.int64)
-    known = np.array([isinstance(t, str) and t != "" for t in subjects], dtype=bool)
-    out: list[dict[str, list[int]] | None] = [None] * n
-    if not known.any():
-        return out
-    idx = np.flatnonzero(known).tolist()
+    idx = [i for i, t in enumerate(subjects) if isinstance(t, str) and t != ""]
+    if not idx:
+        return counts, has
     texts = normalize_subjects([str(subjects[i]) for i in idx], [first_names[i] for i in idx])
     codes, uniques = pd.factorize(pd.Series(texts, dtype=object))
     flags = subject_flags([str(u) for u in uniques])[codes].astype(np.int64)
-    frame = pd.DataFrame(flags, columns=list(SUBJECT_FLAGS))
     who = cust[idx]
     was_opened = np.asarray(opened, dtype=bool)[idx]
-    sends = frame.groupby(who).sum()
-    opens = frame[was_opened].groupby(who[was_opened]).sum().reindex(sends.index, fill_value=0)
-    for c, srow, orow in zip(sends.index.tolist(), sends.to_numpy().tolist(), opens.to_numpy().tolist(), strict=True):
-        out[int(c)] = {f: [a, b] for f, a, b in zip(SUBJECT_FLAGS, srow, orow, strict=True) if a}
-    return out
+    np.add.at(counts[:, 0], who, flags)
+    np.add.at(counts[:, 1], who[was_opened], flags[was_opened])
+    has[who] = True
+    return counts, has

@@ -16,6 +16,7 @@ from app.core.db import is_postgres, json_loads
 from app.models import Campaign
 from app.models.base import as_utc, utcnow
 from app.propensity import FIRST_NAME_TOKEN, FittedModel
+from app.propensity.personal import COUNTS_BYTES, decode_counts
 from app.services.audience import AudienceRows
 from app.services.sendtime_view import latest_model
 
@@ -69,27 +70,30 @@ def contexts(s: Session, aud: AudienceRows) -> pd.DataFrame:
     })
 
 
-def subject_histories(s: Session, aud: AudienceRows) -> list[dict[str, list[int]] | None]:
-    """Each customer's sends and opens per kind of subject line, as the latest fit stored them."""
-    out: list[dict[str, list[int]] | None] = [None] * len(aud)
-    found: list[tuple[int, object]] = []
-    for k in range(0, len(aud.ids), 100_000):
-        chunk = aud.ids[k:k + 100_000]
+def subject_histories(s: Session, aud: AudienceRows) -> list[np.ndarray | None]:
+    """Each customer's sends and opens per kind of subject line, as the latest fit stored them: (2, F) counts."""
+    out: list[np.ndarray | None] = [None] * len(aud)
+    found: list[int] = []
+    blobs: list[bytes] = []
+    for k in range(0, len(aud.ids), 200_000):
+        chunk = aud.ids[k:k + 200_000]
         if is_postgres(s):
             rows = s.execute(text(
-                "SELECT customer_id, CAST(subject_history AS text) FROM customer_profile "
-                "WHERE customer_id = ANY(CAST(:ids AS bigint[])) AND subject_history IS NOT NULL"),
+                "SELECT customer_id, subject_counts FROM customer_profile "
+                "WHERE customer_id = ANY(CAST(:ids AS bigint[])) AND subject_counts IS NOT NULL"),
                 {"ids": int_array_literal(chunk)}).all()
         else:
             marks = ", ".join(str(int(c)) for c in chunk)  # integers from our own query: safe to inline
-            rows = s.execute(text("SELECT customer_id, subject_history FROM customer_profile "
-                                  f"WHERE customer_id IN ({marks}) AND subject_history IS NOT NULL")).all()
-        found.extend((int(r[0]), r[1]) for r in rows)
+            rows = s.execute(text("SELECT customer_id, subject_counts FROM customer_profile "
+                                  f"WHERE customer_id IN ({marks}) AND subject_counts IS NOT NULL")).all()
+        for cid, blob in rows:
+            if blob is not None and len(blob) == COUNTS_BYTES:  # another length: an older flag set, ignored
+                found.append(int(cid))
+                blobs.append(bytes(blob))
     if found:
-        idx = positions(aud.ids, [c for c, _ in found])
-        for i, (_cid, raw) in zip(idx.tolist(), found, strict=True):
-            loaded = json_loads(raw) if isinstance(raw, str | bytes) else raw
-            out[i] = loaded if isinstance(loaded, dict) else None
+        counts = decode_counts(blobs)
+        for i, row in zip(positions(aud.ids, found).tolist(), counts, strict=True):
+            out[i] = row
     return out
 
 

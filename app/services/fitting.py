@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import orjson
 from sqlalchemy import delete, func, text
 from sqlmodel import Session, col, select
 
@@ -18,14 +17,14 @@ from app.core.db import session_scope
 from app.models import CustomerProfile, ModelVersion, Workspace
 from app.models.base import utcnow
 from app.propensity import NotEnoughData, fit_category_model, fit_subject_model
-from app.propensity.personal import subject_history_by_customer
+from app.propensity.personal import encode_counts, subject_history_by_customer
 from app.sendtime import OFFSET_SOURCE_NAMES, SOURCE_NAMES, FitResult, fit
 from app.services import training_data
 
 log = logging.getLogger("sendwise.fitting")
 PROFILE_COLUMNS = ("customer_id", "workspace_id", "model_version", "scores", "best_hour", "confidence", "source",
                    "offset_h", "offset_source", "offset_confidence", "human_opens", "peak_start", "peak_end",
-                   "subject_history")
+                   "subject_counts")
 
 
 def _next_version(s: Session, workspace_id: str, kind: str) -> int:
@@ -99,14 +98,14 @@ def _store_sendtime(workspace_id: str, data: training_data.WorkspaceData, result
     return version
 
 
-def _subject_histories(data: training_data.WorkspaceData) -> list[str | None]:
-    """Each customer's sends and opens per kind of subject line, as JSON text (what the subject model reads)."""
+def _subject_histories(data: training_data.WorkspaceData) -> list[bytes | None]:
+    """Each customer's sends and opens per kind of subject line, encoded (what the subject model reads)."""
     frame = data.send_frame
     names = data.customer_frame["first_name"].to_numpy(dtype=object)
     cust = frame["customer"].to_numpy(dtype=np.int64)
-    hist = subject_history_by_customer(cust, frame["subject"].tolist(), names[cust].tolist(),
-                                       frame["opened"].to_numpy(), len(data.customer_ids))
-    return [None if h is None else orjson.dumps(h).decode() for h in hist]
+    counts, has = subject_history_by_customer(cust, frame["subject"].tolist(), names[cust].tolist(),
+                                              frame["opened"].to_numpy(), len(data.customer_ids))
+    return [encode_counts(counts[i]) if has[i] else None for i in range(len(data.customer_ids))]
 
 
 def _fit_content(workspace_id: str, data: training_data.WorkspaceData, now: float) -> dict[str, Any]:

@@ -115,9 +115,10 @@ class ContentWorld:
         for (cust, cat), cnt in by_cat.items():
             dicts[int(cust)][str(cat)] = int(cnt)
         out["clicks_by_category"] = dicts
-        out["subject_history"] = subject_history_by_customer(
+        counts, has = subject_history_by_customer(
             h["customer"].to_numpy(), h["subject"].tolist(),
             self.customers["first_name"].reindex(h["customer"].to_numpy()).tolist(), h["opened"].to_numpy(), n)
+        out["subject_history"] = [counts[i] if has[i] else None for i in range(n)]
         engaged = h[h["opened"] | h["clicked"]].groupby("customer")["sent_at"].max()
         out["last_engaged_days"] = ((self.now - engaged) / DAY).reindex(range(n)).to_numpy()
         return out[list(CONTEXT_COLUMNS)]

@@ -60,11 +60,14 @@ def test_fit_job_models_and_send_times(client, auth, workspace):
 
     from app.core.db import session_scope
     from app.models import CustomerProfile
+    from app.propensity.personal import COUNTS_BYTES, decode_counts
 
     with session_scope() as s:
-        kept = s.exec(select(CustomerProfile.subject_history).where(
-            CustomerProfile.workspace_id == workspace[0])).all()
-    assert any(h for h in kept) and all(isinstance(h, dict) for h in kept if h is not None)
+        kept = [bytes(b) for b in s.exec(select(CustomerProfile.subject_counts).where(
+            CustomerProfile.workspace_id == workspace[0])).all() if b is not None]
+    assert kept and all(len(b) == COUNTS_BYTES for b in kept)
+    counts = decode_counts(kept)
+    assert (counts[:, 1] <= counts[:, 0]).all() and counts[:, 0].sum() > 0  # opens never exceed sends
     # A second fit makes version 2.
     job2 = client.post("/v1/models/fit", headers=auth).json()["job_id"]
     wait_for(lambda: client.get(f"/v1/jobs/{job2}", headers=auth).json()["status"] == "succeeded", timeout=240)

@@ -7,7 +7,16 @@ import pandas as pd
 
 from app.propensity import CustomerContext, fit_subject_model
 from app.propensity.items import SUBJECT_FLAGS, subject_flags
-from app.propensity.personal import flag_counts, flag_history_at_send, personal_lift, subject_pair_features
+from app.propensity.personal import (
+    COUNTS_BYTES,
+    decode_counts,
+    encode_counts,
+    flag_counts,
+    flag_history_at_send,
+    personal_lift,
+    subject_history_by_customer,
+    subject_pair_features,
+)
 
 Q = SUBJECT_FLAGS.index("question")
 
@@ -35,6 +44,21 @@ def test_lift_is_zero_without_history_and_follows_the_customers_own_opens():
 def test_flag_counts_ignore_unknown_flags_and_bad_values():
     sends, opens = flag_counts([None, {"question": [4, 3], "nonsense": [1, 1], "emoji": "x"}])
     assert sends[0].sum() == 0 and sends[1, Q] == 4 and opens[1, Q] == 3 and sends[1].sum() == 4
+
+
+def test_history_by_customer_round_trips_through_storage():
+    counts, has = subject_history_by_customer(np.array([0, 0, 2]), ["Anna, why not?", None, "Sale!"],
+                                              ["Anna", "Anna", None], np.array([True, False, False]), 3)
+    assert has.tolist() == [True, False, True]
+    name = SUBJECT_FLAGS.index("name")
+    assert counts[0, 0, Q] == 1 and counts[0, 1, Q] == 1 and counts[0, 0, name] == 1  # the name read as a name
+    assert counts[2, 1].sum() == 0 and counts[2, 0, SUBJECT_FLAGS.index("exclaim")] == 1
+    blobs = [encode_counts(counts[i]) for i in (0, 2)]
+    assert all(len(b) == COUNTS_BYTES for b in blobs)
+    back = decode_counts(blobs)
+    assert (back == counts[[0, 2]]).all()
+    sends, opens = flag_counts([back[0], None, back[1]])
+    assert sends[0, Q] == 1 and opens[0, Q] == 1 and sends[1].sum() == 0
 
 
 def test_a_customer_who_opens_questions_is_offered_the_question():
