@@ -213,18 +213,14 @@ def _erased(s: Session, workspace_id: str, emails: list[str]) -> set[str]:
 def _known_times(s: Session, mids: list[str], sent_at: dict[str, dt.datetime] | None = None
                  ) -> tuple[dict[str, dt.datetime], dict[str, dt.datetime]]:
     """Delivery (else send) time and first open of messages, from earlier batches (`sent_at`: the send
-    times of `mids` when the caller already read them)."""
+    times of `mids` when the caller already read them). SQLite only: PostgreSQL reads these together
+    with the messages (`_lookup_messages_pg`)."""
     delivered: dict[str, dt.datetime] = {}
     opened: dict[str, dt.datetime] = {}
-    pg = is_postgres(s)
     for chunk in _in_chunks(mids):
-        if pg:  # one array parameter: no statement with thousands of placeholders to build and parse
-            marks: dict[str, Any] = {"ids": chunk}
-            cond, mcond = "message_id = ANY(CAST(:ids AS varchar[]))", "id = ANY(CAST(:ids AS varchar[]))"
-        else:
-            marks = {f"m{i}": m for i, m in enumerate(chunk)}
-            sql = ", ".join(":" + k for k in marks)
-            cond, mcond = f"message_id IN ({sql})", f"id IN ({sql})"
+        marks: dict[str, Any] = {f"m{i}": m for i, m in enumerate(chunk)}
+        sql = ", ".join(":" + k for k in marks)
+        cond, mcond = f"message_id IN ({sql})", f"id IN ({sql})"
         for mid, typ, t in s.execute(text(
             f"SELECT message_id, type, MIN(occurred_at) FROM event WHERE {cond} "
             "AND type IN ('delivered', 'opened') GROUP BY message_id, type"), marks).all():
