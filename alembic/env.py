@@ -1,11 +1,11 @@
 """Alembic environment: the URL comes from the app's settings, the metadata from its tables."""
 
-from alembic import context
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables)
-from app.core.db import make_engine
+from alembic import context
 from app.core.config import get_settings
+from app.core.db import make_engine
 
 target_metadata = SQLModel.metadata
 

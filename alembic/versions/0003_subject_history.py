@@ -1,4 +1,4 @@
-"""customer_profile.subject_counts: each customer's sends and opens per kind of subject line
+"""customer_profile.subject_history: each customer's sends and opens per kind of subject line
 
 Revision ID: 0003
 Revises: 0002
@@ -7,6 +7,7 @@ Create Date: 2026-11-29 15:30:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
@@ -17,9 +18,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # int32[2, F] little-endian (sends, then opens, per subject flag): decoded for a million customers at once
-    op.add_column("customer_profile", sa.Column("subject_counts", sa.LargeBinary(), nullable=True))
+    op.add_column("customer_profile", sa.Column(
+        "subject_history", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True))
 
 
 def downgrade() -> None:
-    op.drop_column("customer_profile", "subject_counts")
+    op.drop_column("customer_profile", "subject_history")
