@@ -92,7 +92,8 @@ def complete_context_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _logit(p: np.ndarray | float) -> np.ndarray:
+def logit(p: np.ndarray | float) -> np.ndarray:
+    """log(p / (1 - p)), with p kept inside [1e-6, 1 - 1e-6]."""
     q = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
     return np.log(q / (1 - q))
 
@@ -149,8 +150,8 @@ def context_features(
     o = np.asarray(opens, dtype=float)
     k = np.asarray(clicks, dtype=float)
     r = np.asarray(last_engaged_days, dtype=float)
-    open_lift = _logit((o + PRIOR_STRENGTH * open_prior) / (s + PRIOR_STRENGTH)) - _logit(open_prior)
-    click_lift = _logit((k + PRIOR_STRENGTH * click_prior) / (s + PRIOR_STRENGTH)) - _logit(click_prior)
+    open_lift = logit((o + PRIOR_STRENGTH * open_prior) / (s + PRIOR_STRENGTH)) - logit(open_prior)
+    click_lift = logit((k + PRIOR_STRENGTH * click_prior) / (s + PRIOR_STRENGTH)) - logit(click_prior)
     known = np.isfinite(r)
     dense = np.column_stack(
         [

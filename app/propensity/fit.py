@@ -24,7 +24,6 @@ from app.propensity.items import (
     category_item_features,
     category_pair_features,
     normalize_subjects,
-    subject_flags,
     subject_item_features,
 )
 from app.propensity.metrics import heldout_metrics
@@ -94,7 +93,8 @@ def _fit(
         texts = normalize_subjects(rows["subject"].astype(str).tolist(), names)
         codes, uniques = pd.factorize(pd.Series(texts, dtype=object))
         items = subject_item_features([str(u) for u in uniques])
-        flags = subject_flags([str(u) for u in uniques])[codes]
+        assert items.flags is not None
+        flags = items.flags[codes]
         flag_sends, flag_opens = flag_history_at_send(rows["customer"].to_numpy(), rows["sent_at"].to_numpy(),
                                                       y, flags)
         pair = np.zeros((len(rows), 0))

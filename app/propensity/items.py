@@ -61,6 +61,7 @@ class ItemFeatures:
     main: sp.csr_matrix  # (U, N_HASH)
     dense: np.ndarray  # (U, d_item)
     cross_tokens: TokenMatrix
+    flags: np.ndarray | None = None  # (U, len(SUBJECT_FLAGS)) of subject lines (`subject_flags`); None otherwise
 
 
 def normalize_subjects(texts: Sequence[str], first_names: Sequence[object]) -> list[str]:
@@ -104,7 +105,7 @@ def subject_item_features(texts: Sequence[str]) -> ItemFeatures:
     cross = token_matrix(token_rows)
     cross.vocab_weight = np.array([WORD_WEIGHT if t.startswith("w:") else 1.0 for t in cross.vocab])
     ngrams = WORD_WEIGHT * _VECTORIZER.transform(texts).tocsr() if texts else sp.csr_matrix((0, N_HASH))
-    return ItemFeatures(main=ngrams + _token_main(cross), dense=dense, cross_tokens=cross)
+    return ItemFeatures(main=ngrams + _token_main(cross), dense=dense, cross_tokens=cross, flags=flags)
 
 
 def category_item_features(categories: Sequence[str]) -> ItemFeatures:

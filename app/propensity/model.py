@@ -24,7 +24,6 @@ from app.propensity.items import (
     category_item_features,
     category_pair_features,
     normalize_subjects,
-    subject_flags,
     subject_item_features,
 )
 from app.propensity.personal import flag_counts, personal_lift, subject_pair_features
@@ -85,7 +84,8 @@ class FittedModel:
             items = subject_item_features([str(u) for u in uniques])
             if self.format_version < 3:
                 return items, codes.reshape(n, k), np.zeros((n, k, 0))
-            flags = subject_flags([str(u) for u in uniques])[codes.reshape(n, k)]
+            assert items.flags is not None
+            flags = items.flags[codes.reshape(n, k)]
             flag_sends, flag_opens = flag_counts(frame["subject_history"].tolist())
             lift = personal_lift(flag_sends, flag_opens, frame["sends"].fillna(0).to_numpy(dtype=float),
                                  frame["opens"].fillna(0).to_numpy(dtype=float), self.open_prior)

@@ -15,15 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.propensity.context import logit
 from app.propensity.items import SUBJECT_FLAGS, normalize_subjects, subject_flags
 
 FLAG_PRIOR = 3.0  # pseudo-sends at the customer's overall rate added to each flag's counts
 OVERALL_PRIOR = 5.0  # pseudo-sends at the workspace's rate added to the customer's overall counts
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    q = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.asarray(np.log(q / (1 - q)))
 
 
 def flag_history_at_send(customer: np.ndarray, sent_at: np.ndarray, opened: np.ndarray,
@@ -84,7 +80,7 @@ def personal_lift(flag_sends: np.ndarray, flag_opens: np.ndarray, sends: np.ndar
     o = np.asarray(opens, dtype=float)[:, None]
     overall = (o + OVERALL_PRIOR * open_prior) / (s + OVERALL_PRIOR)
     own = (flag_opens + FLAG_PRIOR * overall) / (flag_sends + FLAG_PRIOR)
-    return _logit(own) - _logit(overall)
+    return logit(own) - logit(overall)
 
 
 def subject_pair_features(candidate_flags: np.ndarray, lift: np.ndarray) -> np.ndarray:

@@ -54,7 +54,7 @@ def exploration_rates(regret: np.ndarray, epsilon: float, spread: float = EXPLOR
     if reg.size == 0 or eps <= 0.0 or eps >= 1.0:
         return np.full(reg.shape, eps)
     lo, hi = eps / spread, min(1.0, eps * spread)
-    weight = 1.0 / np.maximum(np.nan_to_num(reg, nan=0.0), 0.0).clip(min=1e-9)
+    weight = 1.0 / np.nan_to_num(reg, nan=0.0).clip(min=1e-9)
     rates = eps * weight / weight.mean()
     for _ in range(60):  # clip and rescale until the mean settles at ε
         rates = np.clip(rates, lo, hi)

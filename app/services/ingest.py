@@ -210,27 +210,21 @@ def _erased(s: Session, workspace_id: str, emails: list[str]) -> set[str]:
     return found
 
 
-def _known_times(s: Session, mids: list[str], sent_at: dict[str, dt.datetime] | None = None
+def _known_times(s: Session, mids: list[str], sent_at: dict[str, dt.datetime]
                  ) -> tuple[dict[str, dt.datetime], dict[str, dt.datetime]]:
-    """Delivery (else send) time and first open of messages, from earlier batches (`sent_at`: the send
-    times of `mids` when the caller already read them). SQLite only: PostgreSQL reads these together
-    with the messages (`_lookup_messages_pg`)."""
+    """Delivery (else send: `sent_at`, as `_lookup_messages` read it) time and first open of messages,
+    from earlier batches. SQLite only: PostgreSQL reads these together with the messages
+    (`_lookup_messages_pg`)."""
     delivered: dict[str, dt.datetime] = {}
     opened: dict[str, dt.datetime] = {}
     for chunk in _in_chunks(mids):
         marks: dict[str, Any] = {f"m{i}": m for i, m in enumerate(chunk)}
         sql = ", ".join(":" + k for k in marks)
-        cond, mcond = f"message_id IN ({sql})", f"id IN ({sql})"
         for mid, typ, t in s.execute(text(
-            f"SELECT message_id, type, MIN(occurred_at) FROM event WHERE {cond} "
+            f"SELECT message_id, type, MIN(occurred_at) FROM event WHERE message_id IN ({sql}) "
             "AND type IN ('delivered', 'opened') GROUP BY message_id, type"), marks).all():
             (delivered if typ == "delivered" else opened)[mid] = as_utc(t)
-        if sent_at is not None:
-            continue
-        for mid, t in s.execute(text(f"SELECT id, sent_at FROM message WHERE {mcond}"), marks).all():
-            if t is not None:
-                delivered.setdefault(mid, as_utc(t))
-    for mid, t in (sent_at or {}).items():
+    for mid, t in sent_at.items():
         delivered.setdefault(mid, t)
     return delivered, opened
 
