@@ -8,6 +8,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from app.core.config import get_settings
+from app.core.runtime import freeze_startup_heap
 
 app = Celery("sendwise")
 app.config_from_object("celery_config")
@@ -20,6 +21,7 @@ def _lower_priority(**_kwargs: Any) -> None:
     if nice:
         with contextlib.suppress(OSError):  # not permitted here: run at the inherited priority
             os.nice(nice)
+    freeze_startup_heap()  # the tasks are imported by now: their modules leave the collector's walk
 
 import tasks.demo  # noqa: E402,F401  (register the tasks)
 import tasks.dispatch  # noqa: E402,F401

@@ -74,3 +74,33 @@ def test_waiting_batches_are_ingested_together_and_counted_once(client, auth, wo
         bad = s.get(WebhookInbox, ids[3])
         assert bad is not None and bad.error and bad.body == b"[not json"
         assert all((r := s.get(WebhookInbox, i)) is not None and r.body == b"" for i in ids[:3])
+
+
+def test_a_retried_event_in_a_later_batch_is_stored_once_beside_the_new_ones(client, auth, workspace) -> None:
+    """On PostgreSQL events go in by COPY; a batch holding an event stored before fails that COPY on the
+    unique key and is stored by INSERT … ON CONFLICT instead: the new events kept, the old one not twice."""
+    ws_id = workspace[0]
+    add_customers(client, auth, 3, prefix="r")
+    t = time.time() - 3600
+    ua = "Mozilla/5.0 (Windows NT 10.0) Chrome/120"
+    odd = "https://shop.example/a\tb\\c\nd?q=\u00e9"  # what COPY's text format must escape
+    first = [_sg("r0@example.com", "open", t + 10, useragent=ua),
+             _sg("r1@example.com", "click", t + 20, url=odd, useragent=ua, big=2**70)]
+    second = [first[1], _sg("r2@example.com", "open", t + 30, useragent=ua),
+              _sg("r0@example.com", "click", t + 40, url="https://shop.example/z", useragent=ua)]
+    (a,) = _store(ws_id, [json.dumps(first).encode()])
+    assert ingest.process_inbox(a)["stored"] == 2
+    (b,) = _store(ws_id, [json.dumps(second).encode()])
+    assert ingest.process_inbox(b) == {"batches": 1, "stored": 2, "duplicates": 1, "dropped": 0}
+
+    with session_scope() as s:
+        events = s.exec(select(Event).where(Event.workspace_id == ws_id)).all()
+        assert sorted((e.type, e.url or "") for e in events) == [
+            ("clicked", odd), ("clicked", "https://shop.example/z"), ("opened", ""), ("opened", "")]
+        clicked = next(e for e in events if e.url == odd)
+        assert clicked.raw is not None and clicked.raw["big"] == 2**70 and clicked.raw["url"] == odd
+        stats = {c.email: st for c, st in s.exec(
+            select(Customer, CustomerStats).join(CustomerStats, col(CustomerStats.customer_id) == Customer.id)
+            .where(Customer.workspace_id == ws_id)).all()}
+        assert stats["r1@example.com"].human_clicks == 1
+        assert (stats["r0@example.com"].human_opens, stats["r0@example.com"].human_clicks) == (1, 1)

@@ -9,8 +9,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import select as sa_select
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.db import is_postgres, session_scope
@@ -277,13 +279,34 @@ def json_doc(value: Any) -> str:
 
 
 def _insert_events_pg(s: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """PostgreSQL: the chunk travels as one JSON document (one C-speed dump here, one parse there) into
-    INSERT … SELECT FROM json_to_recordset: no per-row parameters to bind, the raw event nested as is."""
+    """PostgreSQL: the events go in by COPY, about half the cost of INSERT … ON CONFLICT. A chunk holding an
+    event already stored (an ESP retrying a batch, or the same event in two batches ingested at once) fails
+    on the unique key: the COPY is rolled back to its savepoint and that chunk goes in by
+    `INSERT … ON CONFLICT DO NOTHING` instead, so nothing is stored twice or lost. No lookup of the stored
+    keys first: it would cost every batch what only a retried one needs."""
     new: set[str] = set()
     for chunk in _in_chunks(rows):
-        doc = json_doc(chunk)
-        new.update(k for (k,) in s.execute(text(_INSERT_EVENTS_PG), {"rows": doc}).all())
+        try:
+            with s.begin_nested():
+                _copy_events(s, chunk)
+            new.update(r["dedup_key"] for r in chunk)
+        except IntegrityError:
+            new.update(k for (k,) in s.execute(text(_INSERT_EVENTS_PG), {"rows": json_doc(chunk)}).all())
     return new
+
+
+def _copy_events(s: Session, rows: list[dict[str, Any]]) -> None:
+    raw_conn = s.connection().connection.driver_connection
+    sql = f"COPY event ({_EVENT_COLUMNS}) FROM STDIN"
+    try:
+        with raw_conn.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+            for r in rows:
+                raw = r["raw"]
+                copy.write_row((r["workspace_id"], r["customer_id"], r["message_id"], r["provider"], r["type"],
+                                r["occurred_at"], r["human"], r["reason"], r["url"], r["dedup_key"],
+                                None if raw is None else json_doc(raw), r["received_at"]))
+    except psycopg.errors.UniqueViolation as exc:
+        raise IntegrityError(sql, None, exc) from exc
 
 
 _UPDATE_SENDS_PG = (
