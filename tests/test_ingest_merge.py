@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 
@@ -104,3 +105,53 @@ def test_a_retried_event_in_a_later_batch_is_stored_once_beside_the_new_ones(cli
             .where(Customer.workspace_id == ws_id)).all()}
         assert stats["r1@example.com"].human_clicks == 1
         assert (stats["r0@example.com"].human_opens, stats["r0@example.com"].human_clicks) == (1, 1)
+
+
+def test_the_rules_see_deliveries_and_opens_of_earlier_batches(client, auth, workspace) -> None:
+    """A message's delivery and first open, from batches ingested before, are kept on its training row
+    (`send`) and judge the events of later batches: an open 3 s after an earlier delivery is a machine's;
+    a click 30 s after delivery with no open yet is a scanner's, but not once an earlier batch had an open."""
+    from app.bench.data import insert_campaign
+    from app.bench.ingest import MSG_COLUMNS, SEND_COLUMNS
+    from app.core.bulk import bulk_insert
+    from app.models import Send
+    from app.models.base import new_id, utcnow
+
+    ws_id = workspace[0]
+    add_customers(client, auth, 1, prefix="x")
+    camp = insert_campaign(ws_id, "sent")
+    sent = utcnow().replace(microsecond=0) - dt.timedelta(hours=2)
+    a, b, c = new_id(), new_id(), new_id()
+    with session_scope() as s:
+        cid = s.exec(select(Customer.id).where(Customer.workspace_id == ws_id)).one()
+        bulk_insert(s, "message", MSG_COLUMNS, [(m, ws_id, camp, cid, "personalized", sent, 0, "home", 1.0, 1.0,
+                                                  1.0, "sent", 1, sent, sent) for m in (a, b, c)])
+        bulk_insert(s, "send", SEND_COLUMNS, [(ws_id, cid, m, sent, False, "s", "home", "campaign")
+                                              for m in (a, b, c)])
+        s.commit()
+    t = sent.replace(tzinfo=dt.UTC).timestamp() + 600
+    ua = "Mozilla/5.0 (Windows NT 10.0) Chrome/120"
+    x = "x0@example.com"
+    batches = [
+        [_sg(x, "delivered", t, message_id=m, sg_message_id=m) for m in (a, b, c)],
+        [_sg(x, "open", t + 3, message_id=a, useragent=ua), _sg(x, "open", t + 20, message_id=b, useragent=ua)],
+        [_sg(x, "click", t + 30, message_id=c, useragent=ua, url="https://shop.example/1"),
+         _sg(x, "click", t + 40, message_id=b, useragent=ua, url="https://shop.example/2")],
+    ]
+    for batch in batches:  # one after the other: nothing of an earlier batch is in the later ones
+        (inbox_id,) = _store(ws_id, [json.dumps(batch).encode()])
+        assert ingest.process_inbox(inbox_id)["stored"] == len(batch)
+
+    with session_scope() as s:
+        events = {(e.message_id, e.type): e for e in s.exec(select(Event).where(Event.workspace_id == ws_id))}
+        assert (events[(a, "opened")].human, events[(a, "opened")].reason) == (False, "open_seconds_after_delivery")
+        assert (events[(c, "clicked")].human, events[(c, "clicked")].reason) == (
+            False, "click_before_open_after_delivery")
+        assert events[(b, "opened")].human and events[(b, "clicked")].human
+        sends = {r.message_id: r for r in s.exec(select(Send).where(Send.workspace_id == ws_id))}
+        start = dt.datetime.fromtimestamp(t, dt.UTC).replace(tzinfo=None)
+        assert sends[a].delivered_at == start and sends[a].first_open_at == start + dt.timedelta(seconds=3)
+        assert sends[a].machine_open and sends[a].opened_at is None
+        assert sends[b].first_open_at == sends[b].opened_at == start + dt.timedelta(seconds=20)
+        assert sends[b].clicked_at == start + dt.timedelta(seconds=40)
+        assert sends[c].delivered_at == start and sends[c].first_open_at is None and sends[c].clicked_at is None

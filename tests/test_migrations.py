@@ -50,3 +50,37 @@ def test_upgrade_from_empty_to_head_matches_models(empty_db):
         assert diff == [], f"models and migrations differ: {diff}"
     finally:
         eng.dispose()
+
+
+def test_0005_fills_send_times_from_the_events_stored_before(empty_db):
+    """Ingestion reads a message's delivery and first open from `send` since 0005: the upgrade fills them in
+    from the events already stored, so events arriving after the upgrade are judged as before."""
+    from alembic import command
+    from app.services.migrations import alembic_config
+
+    command.upgrade(alembic_config(empty_db), "0004")
+    url = empty_db.replace("postgresql://", "postgresql+psycopg://")
+    eng = create_engine(url)
+    ins = ("INSERT INTO event (workspace_id, customer_id, message_id, provider, type, occurred_at, human, "
+           "dedup_key, received_at) VALUES ('w', 1, :m, 'sendgrid', :t, :at, true, :k, '2026-01-02 00:00:00')")
+    try:
+        with eng.begin() as conn:
+            from sqlalchemy import text
+
+            conn.execute(text("INSERT INTO send (workspace_id, customer_id, message_id, sent_at, machine_open, "
+                              "source) VALUES ('w', 1, :m, '2026-01-01 09:00:00', false, 'campaign')"),
+                         [{"m": "a" * 32}, {"m": "b" * 32}])
+            conn.execute(text(ins), [
+                {"m": "a" * 32, "t": "delivered", "at": "2026-01-01 09:00:05", "k": uuid.uuid4().hex},
+                {"m": "a" * 32, "t": "opened", "at": "2026-01-01 10:00:00", "k": uuid.uuid4().hex},
+                {"m": "a" * 32, "t": "opened", "at": "2026-01-01 09:30:00", "k": uuid.uuid4().hex},
+                {"m": "a" * 32, "t": "clicked", "at": "2026-01-01 09:20:00", "k": uuid.uuid4().hex},
+            ])
+        command.upgrade(alembic_config(empty_db), "head")
+        with eng.connect() as conn:
+            rows = dict(conn.execute(text("SELECT message_id, CAST(delivered_at AS varchar) || ' ' || "
+                                          "CAST(first_open_at AS varchar) FROM send")).all())
+        assert rows["a" * 32] == "2026-01-01 09:00:05 2026-01-01 09:30:00"
+        assert rows["b" * 32] is None  # no events: nothing known, the send time stands in
+    finally:
+        eng.dispose()

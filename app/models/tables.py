@@ -124,6 +124,9 @@ class Send(SQLModel, table=True):
     opened_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
     clicked_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
     machine_open: bool = False
+    # For the human/machine rules of later events (any open, machine ones included); kept by ingestion.
+    delivered_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+    first_open_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
     subject: str | None = None
     category: str | None = Field(default=None, max_length=100)
     source: str = Field(default="history", max_length=16)
