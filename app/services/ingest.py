@@ -119,11 +119,11 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
             continue
         rows.append({
             "workspace_id": workspace_id, "customer_id": cust_id, "message_id": ev.message_id if msg else None,
-            "provider": ev.provider, "type": str(ev.event_type), "occurred_at": to_db_time(ev.timestamp),
+            "provider": ev.provider, "type": str(ev.event_type), "occurred_at": (t := to_db_time(ev.timestamp)),
             "human": verdict.human, "reason": verdict.reason or _reason(ev), "url": ev.click_url,
             "dedup_key": ev.dedup_key, "raw": ev.esp_event, "received_at": received,
         })
-        kept.append((ev, verdict.human, cust_id, msg))
+        kept.append((ev, t, verdict.human, cust_id, msg))
     new_keys = _insert_events(s, rows)
     stored = len(new_keys)
     fresh = []
@@ -314,15 +314,14 @@ def _delta(deltas: dict[int, stats.StatsDelta], cust_id: int) -> stats.StatsDelt
 
 
 def _apply(s: Session, workspace_id: str,
-           fresh: list[tuple[NormalizedEvent, bool, int | None, tuple[int, str | None] | None]],
+           fresh: list[tuple[NormalizedEvent, dt.datetime, bool, int | None, tuple[int, str | None] | None]],
            unsettled: set[str] | None = None) -> None:
-    """Training rows, statistics and suppression from newly stored events."""
+    """Training rows, statistics and suppression from newly stored events (each with its time as stored)."""
     deltas: dict[int, stats.StatsDelta] = {}
     times: dict[str, dict[str, Any]] = {}
     suppress: dict[int, str] = {}
     opened, clicked, delivered = EventType.OPENED, EventType.CLICKED, EventType.DELIVERED
-    for ev, human, cust_id, msg in fresh:
-        t = to_db_time(ev.timestamp)
+    for ev, t, human, cust_id, msg in fresh:
         typ, mid = ev.event_type, ev.message_id
         if mid and msg:
             if typ is opened:
@@ -350,7 +349,7 @@ def _apply(s: Session, workspace_id: str,
     from app.services.dispatch import confirm_by_events
 
     # Only messages still `sending` (or failed as interrupted) can need confirming: skip the UPDATE for the rest.
-    confirm_by_events(s, sorted({ev.message_id for ev, _h, _c, msg in fresh if msg and ev.message_id
+    confirm_by_events(s, sorted({ev.message_id for ev, _t, _h, _c, msg in fresh if msg and ev.message_id
                                  and (unsettled is None or ev.message_id in unsettled)}))
     for cust_id, status in suppress.items():
         # Suppression is immediate; it never downgrades (a complaint stays a complaint).
