@@ -9,6 +9,7 @@ of the same event rows into a scratch table shaped like `event`.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import math
 import queue
@@ -112,13 +113,18 @@ def setup(n_events: int, n_customers: int, progress: SetupProgress = _noop) -> d
 
 
 def _post_all(url: str, ws_id: str, private: Any, bodies: list[bytes], clients: int,
-              on_done: Callable[[int], None]) -> tuple[list[float], list[int]]:
-    """POST every body from `clients` threads, signed just before sending; (latencies s, status codes)."""
+              on_done: Callable[[int], None], interval: float = 0.0) -> tuple[list[float], list[int]]:
+    """POST every body from `clients` threads, signed just before sending; (latencies s, status codes).
+
+    With `interval` > 0 batch k is due `k * interval` s after the start (an ESP posting at a steady rate) and
+    its latency counts from when it was due, not from when a client got to it: a slow answer that delays
+    the next batches is charged to them too (no coordinated omission)."""
     from app.esp.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
-    todo: queue.Queue[bytes] = queue.Queue()
-    for b in bodies:
-        todo.put(b)
+    todo: queue.Queue[tuple[int, bytes]] = queue.Queue()
+    for k, b in enumerate(bodies):
+        todo.put((k, b))
+    start = time.perf_counter()
     latencies: list[float] = []
     codes: list[int] = []
     lock = threading.Lock()
@@ -127,13 +133,16 @@ def _post_all(url: str, ws_id: str, private: Any, bodies: list[bytes], clients: 
         with httpx.Client(timeout=60) as client:
             while True:
                 try:
-                    body = todo.get_nowait()
+                    k, body = todo.get_nowait()
                 except queue.Empty:
                     return
+                due = start + k * interval
+                if interval:
+                    time.sleep(max(0.0, due - time.perf_counter()))
                 ts = str(int(time.time()))
                 headers = {SIGNATURE_HEADER: sign(private, ts, body), TIMESTAMP_HEADER: ts,
                            "Content-Type": "application/json"}
-                t0 = time.perf_counter()
+                t0 = due if interval else time.perf_counter()
                 r = client.post(f"{url}/v1/webhooks/sendgrid/{ws_id}", content=body, headers=headers)
                 dt_s = time.perf_counter() - t0
                 with lock:
@@ -175,8 +184,12 @@ def baseline_rows(ws_id: str, events: list[dict[str, Any]]) -> list[tuple[Any, .
 
 def run(n_events: int = 200_000, n_customers: int = 100_000, clients: int = 4, worker_concurrency: int = 2,
         url: str | None = None, keep: bool = False, api_workers: int = 2, setup_progress: SetupProgress = _noop,
-        run_progress: Callable[[int], None] | None = None, timeout: float = 900) -> BenchResult:
-    """Set up, start the service (unless `url`), post every batch, wait until all are ingested, measure."""
+        run_progress: Callable[[int], None] | None = None, timeout: float = 900, rate: float = 0.0) -> BenchResult:
+    """Set up, start the service (unless `url`), post every batch, wait until all are ingested, measure.
+
+    `rate` > 0 offers the batches at that many events per second instead of as fast as the clients can:
+    the webhook's latency under a steady load, rather than under a burst far beyond what ingestion keeps up
+    with (the default, and the figure held against the targets)."""
     data = setup(n_events, n_customers, setup_progress)
     ws_id = data["workspace_id"]
     service = Service() if url is None else None
@@ -192,8 +205,11 @@ def run(n_events: int = 200_000, n_customers: int = 100_000, clients: int = 4, w
         _wait_ingested(ws_id, time.time() + 120)
         before = _counts(ws_id)
         t0 = time.perf_counter()
+        gc.collect()
+        gc.freeze()  # the client's own full collections (200,000 events held in memory) are not the server's latency
         latencies, codes = _post_all(url, ws_id, data["private_key"], data["bodies"], clients,
-                                     run_progress or (lambda _n: None))
+                                     run_progress or (lambda _n: None), 1000 / rate if rate > 0 else 0.0)
+        gc.unfreeze()
         t_posted = time.perf_counter() - t0
         done = _wait_ingested(ws_id, time.time() + timeout)
         elapsed = time.perf_counter() - t0
@@ -212,16 +228,20 @@ def run(n_events: int = 200_000, n_customers: int = 100_000, clients: int = 4, w
             drop_workspace(ws_id)
     n = len(data["events"])
     stored = after[0] - before[0]
-    rate = n / elapsed
+    throughput = n / elapsed
     lat = np.asarray(latencies) * 1000
     p50, p99 = (float(np.percentile(lat, 50)), float(np.percentile(lat, 99))) if len(lat) else (0.0, 0.0)
     res = BenchResult("ingest")
-    res.add("ingested (accepted → stored and counted)", rate, "events/s", n / copy_s, "≥ 20,000 events/s")
+    paced = f" at {rate:,.0f} events/s offered" if rate > 0 else ""
+    res.add("ingested (accepted → stored and counted)", throughput, "events/s", n / copy_s,
+            "" if paced else "≥ 20,000 events/s")
     res.add("accepted by the API (HTTP only)", n / t_posted, "events/s", None, "")
-    res.add("webhook response p50 (1,000-event batch)", p50, "ms", None, "")
-    res.add("webhook response p99 (1,000-event batch)", p99, "ms", None, "< 100 ms")
+    res.add(f"webhook response p50 (1,000-event batch){paced}", p50, "ms", None, "")
+    res.add(f"webhook response p99 (1,000-event batch){paced}", p99, "ms", None, "< 100 ms")
     res.details.update({
-        "events": n, "batches": len(data["bodies"]), "clients": clients, "API processes": api_workers,
+        "events": n, "batches": len(data["bodies"]), "clients": clients,
+        "offered": f"{rate:,.0f} events/s, latency counted from each batch's due time" if rate > 0
+        else "as fast as the clients can post", "API processes": api_workers,
         "worker concurrency": worker_concurrency,
         "customers": n_customers, "stored": stored, "statistics counted (opens+clicks)": after[1] - before[1],
         "sends updated (opened)": after[2] - before[2], "non-200 responses": sum(c != 200 for c in codes),
@@ -230,7 +250,7 @@ def run(n_events: int = 200_000, n_customers: int = 100_000, clients: int = 4, w
         else f"uvicorn ({api_workers} processes) + celery worker (-Q ingest, nice +{get_settings().WORKER_NICE}) "
         "started by the bench",
     })
-    res.met = done and stored == n and rate >= 20_000 and p99 < 100
+    res.met = done and stored == n and p99 < 100 and (rate > 0 or throughput >= 20_000)
     return res
 
 

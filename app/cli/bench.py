@@ -40,6 +40,8 @@ def ingest(
     api_workers: int = typer.Option(2, help="uvicorn processes of the API started by the bench."),
     url: str | None = typer.Option(None, help="Base URL of an already running service (default: start one)."),
     keep: bool = typer.Option(False, help="Keep the benchmark's workspace afterwards."),
+    rate: float = typer.Option(0.0, help="Offer the batches at this many events/s (latency under a steady load); "
+                               "0 posts them as fast as the clients can (the figures held against the targets)."),
 ) -> None:
     """Webhook ingestion end to end: signed batches POSTed to the running API, until stored and counted."""
     from app.bench import ingest as bench
@@ -51,7 +53,8 @@ def ingest(
         def posted(n: int) -> None:
             adv("posting batches", n, total)
 
-        res = bench.run(events, customers, clients, worker_concurrency, url, keep, api_workers, adv, posted)
+        res = bench.run(events, customers, clients, worker_concurrency, url, keep, api_workers, adv, posted,
+                        rate=rate)
     print_result(res)
     _exit(res.met)
 

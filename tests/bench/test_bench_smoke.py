@@ -49,6 +49,19 @@ def test_bench_ingest_tiny():
     assert _no_bench_workspace_left()
 
 
+@pytest.mark.timeout(120)
+def test_bench_ingest_paced_offers_batches_at_the_rate():
+    """--rate: batch k is due k/rate·1000 s after the start, so 3 batches at 3,000 events/s take ≥ 0.66 s."""
+    from app.bench import ingest
+
+    res = ingest.run(n_events=3000, n_customers=300, clients=2, worker_concurrency=1, timeout=60, rate=3000)
+    assert res.details["stored"] == 3000 and res.details["non-200 responses"] == 0, res.details
+    assert res.details["offered"].startswith("3,000 events/s")
+    assert res.details["elapsed s"] >= 0.66
+    assert any("at 3,000 events/s offered" in row[0] for row in res.rows)
+    assert _no_bench_workspace_left()
+
+
 def test_bench_table_prints(capsys):
     from app.bench import BenchResult, print_result
 
