@@ -308,7 +308,7 @@ def _earliest(times: dict[str, dict[str, Any]], mid: str, key: str, t: dt.dateti
 
 def _delta(deltas: dict[int, stats.StatsDelta], cust_id: int) -> stats.StatsDelta:
     d = deltas.get(cust_id)
-    if d is None:  # built only when missing: a StatsDelta holds four dicts
+    if d is None:  # built only when missing
         d = deltas[cust_id] = stats.StatsDelta()
     return d
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 from sqlalchemy import text
@@ -14,50 +13,66 @@ from app.models import CustomerStats
 from app.models.base import to_db_time
 
 
-@dataclass
+def _hour_counts(counts: list[int] | None, hour: int) -> list[int]:
+    if counts is None:
+        counts = [0] * 24
+    counts[hour] += 1
+    return counts
+
+
+@dataclass(slots=True)
 class StatsDelta:
-    """What one batch adds to one customer's statistics (hours are UTC hours)."""
+    """What one batch adds to one customer's statistics: counters, counts by UTC hour (24 each, made on
+    first use: ingestion builds one delta per customer of every batch), clicks by category, last times."""
 
     sends: int = 0
     human_opens: int = 0
     human_clicks: int = 0
     machine_opens: int = 0
     bot_clicks: int = 0
-    send_hours: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    open_hours: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    click_hours: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    category_clicks: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    send_hours: list[int] | None = None
+    open_hours: list[int] | None = None
+    click_hours: list[int] | None = None
+    category_clicks: dict[str, int] | None = None
     last_sent_at: dt.datetime | None = None
     last_engaged_at: dt.datetime | None = None
 
     def sent(self, at: dt.datetime) -> None:
         self.sends += 1
-        self.send_hours[at.hour] += 1
-        self.last_sent_at = max(filter(None, (self.last_sent_at, at)))
+        self.send_hours = _hour_counts(self.send_hours, at.hour)
+        if self.last_sent_at is None or at > self.last_sent_at:
+            self.last_sent_at = at
 
     def opened(self, at: dt.datetime, human: bool) -> None:
         if not human:
             self.machine_opens += 1
             return
         self.human_opens += 1
-        self.open_hours[at.hour] += 1
-        self.last_engaged_at = max(filter(None, (self.last_engaged_at, at)))
+        self.open_hours = _hour_counts(self.open_hours, at.hour)
+        self._engaged(at)
 
     def clicked(self, at: dt.datetime, human: bool, category: str | None = None) -> None:
         if not human:
             self.bot_clicks += 1
             return
         self.human_clicks += 1
-        self.click_hours[at.hour] += 1
+        self.click_hours = _hour_counts(self.click_hours, at.hour)
         if category:
-            self.category_clicks[category] += 1
-        self.last_engaged_at = max(filter(None, (self.last_engaged_at, at)))
+            if self.category_clicks is None:
+                self.category_clicks = {}
+            self.category_clicks[category] = self.category_clicks.get(category, 0) + 1
+        self._engaged(at)
+
+    def _engaged(self, at: dt.datetime) -> None:
+        if self.last_engaged_at is None or at > self.last_engaged_at:
+            self.last_engaged_at = at
 
 
-def _add_hours(stored: list[int] | None, delta: dict[int, int]) -> list[int]:
+def _add_hours(stored: list[int] | None, delta: list[int] | None) -> list[int]:
     out = list(stored or [0] * 24)
-    for h, n in delta.items():
-        out[h] += n
+    if delta:
+        for h, n in enumerate(delta):
+            out[h] += n
     return out
 
 
@@ -95,13 +110,6 @@ _APPLY_PG = (
 )
 
 
-def _hours(delta: dict[int, int]) -> list[int]:
-    out = [0] * 24
-    for h, n in delta.items():
-        out[h] += n
-    return out
-
-
 def _pg_row(c: int, d: StatsDelta) -> dict[str, object]:
     """One delta as a sparse record: what is zero or empty is left out (NULL there, defaulted in SQL)."""
     row: dict[str, object] = {"c": c}
@@ -111,7 +119,7 @@ def _pg_row(c: int, d: StatsDelta) -> dict[str, object]:
             row[name] = n
     for name, hours in (("send_hours", d.send_hours), ("open_hours", d.open_hours), ("click_hours", d.click_hours)):
         if hours:
-            row[name] = _hours(hours)
+            row[name] = hours
     if d.category_clicks:
         row["category_clicks"] = d.category_clicks
     if d.last_sent_at:
