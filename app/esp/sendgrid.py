@@ -119,10 +119,6 @@ _BOUNCED = EventType.BOUNCED
 _UNKNOWN = EventType.UNKNOWN
 
 
-def _text(value: Any) -> str | None:
-    return value if value.__class__ is str and value else opt_str(value)
-
-
 def _event(raw: dict[str, Any]) -> NormalizedEvent:
     # Runs once per event on the ingest worker: plain lookups, each helper called once.
     get = raw.get
@@ -131,9 +127,9 @@ def _event(raw: dict[str, Any]) -> NormalizedEvent:
         raise malformed("SendGrid event without an `event` name")
     event_type = EVENT_TYPES.get(name, _UNKNOWN)
     timestamp = from_unix(get("timestamp"))
-    recipient = _text(get("email"))
-    url = _text(get("url"))
-    bounce_type = _text(get("type"))
+    recipient = opt_str(get("email"))
+    url = opt_str(get("url"))
+    bounce_type = opt_str(get("type"))
     machine = get("sg_machine_open")
     failure = event_type in FAILURE_TYPES
     return NormalizedEvent(
@@ -146,10 +142,10 @@ def _event(raw: dict[str, Any]) -> NormalizedEvent:
         # sg_event_id may change when SendGrid retries a batch, so it is not part of the key
         dedup_key(PROVIDER, get("sg_message_id"), name, timestamp.isoformat(), url, recipient, bounce_type),
         BOUNCE_CLASSES.get(bounce_type or "", "hard") if event_type is _BOUNCED else None,
-        (_text(get("reason")) or _text(get("response"))) if failure else None,
+        (opt_str(get("reason")) or opt_str(get("response"))) if failure else None,
         url,
-        _text(get("useragent")),
-        _text(get("ip")),
+        opt_str(get("useragent")),
+        opt_str(get("ip")),
         machine if isinstance(machine, bool) else None,
         raw,
     )
