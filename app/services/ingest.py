@@ -253,6 +253,7 @@ def _insert_events_pg(s: Session, rows: list[dict[str, Any]]) -> set[str]:
 
 
 def _copy_events(s: Session, rows: list[dict[str, Any]]) -> None:
+    """COPY the rows into `event` inside the session's transaction; a duplicate key is an IntegrityError."""
     raw_conn = s.connection().connection.driver_connection
     sql = f"COPY event ({_EVENT_COLUMNS}) FROM STDIN"
     try:
