@@ -15,13 +15,14 @@ app.config_from_object("celery_config")
 
 
 @worker_process_init.connect
-def _lower_priority(**_kwargs: Any) -> None:
-    """Background work yields the CPU to the API (webhook answers) when both want it."""
+def _prepare_process(**_kwargs: Any) -> None:
+    """Each worker process: background work yields the CPU to the API (webhook answers) when both want
+    it, and the start-up heap leaves the garbage collector's walk (see `freeze_startup_heap`)."""
     nice = get_settings().WORKER_NICE
     if nice:
         with contextlib.suppress(OSError):  # not permitted here: run at the inherited priority
             os.nice(nice)
-    freeze_startup_heap()  # the tasks are imported by now: their modules leave the collector's walk
+    freeze_startup_heap()  # the tasks are imported by now
 
 import tasks.demo  # noqa: E402,F401  (register the tasks)
 import tasks.dispatch  # noqa: E402,F401

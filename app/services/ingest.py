@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -212,7 +213,8 @@ def _insert_events(s: Session, rows: list[dict[str, Any]]) -> set[str]:
 _EVENT_RECORD = ("workspace_id varchar, customer_id bigint, message_id varchar, provider varchar, type varchar, "
                  "occurred_at timestamp, human boolean, reason varchar, url varchar, dedup_key uuid, raw json, "
                  "received_at timestamp")
-_EVENT_COLUMNS = ", ".join(c.split()[0] for c in _EVENT_RECORD.split(", "))
+_EVENT_FIELDS = tuple(c.split()[0] for c in _EVENT_RECORD.split(", "))
+_EVENT_COLUMNS = ", ".join(_EVENT_FIELDS)
 _INSERT_EVENTS_PG = (
     f"INSERT INTO event ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} "
     f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_EVENT_RECORD}) "
@@ -259,12 +261,16 @@ def _copy_events(s: Session, rows: list[dict[str, Any]]) -> None:
     try:
         with raw_conn.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
             for r in rows:
-                raw = r["raw"]
-                copy.write_row((r["workspace_id"], r["customer_id"], r["message_id"], r["provider"], r["type"],
-                                r["occurred_at"], r["human"], r["reason"], r["url"], r["dedup_key"],
-                                None if raw is None else json_doc(raw), r["received_at"]))
+                values = list(_ROW_VALUES(r))  # in _EVENT_FIELDS order, as the COPY names them
+                if values[_RAW] is not None:
+                    values[_RAW] = json_doc(values[_RAW])
+                copy.write_row(values)
     except psycopg.errors.UniqueViolation as exc:
         raise IntegrityError(sql, None, exc) from exc
+
+
+_ROW_VALUES = itemgetter(*_EVENT_FIELDS)
+_RAW = _EVENT_FIELDS.index("raw")
 
 
 # Per message: first human open (o) and click (c), first delivery (d) and open of any kind (f), machine open (mo).

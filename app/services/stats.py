@@ -13,6 +13,10 @@ from app.models import CustomerStats
 from app.models.base import to_db_time
 
 
+def _latest(current: dt.datetime | None, at: dt.datetime) -> dt.datetime:
+    return at if current is None or at > current else current
+
+
 def _hour_counts(counts: list[int] | None, hour: int) -> list[int]:
     if counts is None:
         counts = [0] * 24
@@ -40,8 +44,7 @@ class StatsDelta:
     def sent(self, at: dt.datetime) -> None:
         self.sends += 1
         self.send_hours = _hour_counts(self.send_hours, at.hour)
-        if self.last_sent_at is None or at > self.last_sent_at:
-            self.last_sent_at = at
+        self.last_sent_at = _latest(self.last_sent_at, at)
 
     def opened(self, at: dt.datetime, human: bool) -> None:
         if not human:
@@ -49,7 +52,7 @@ class StatsDelta:
             return
         self.human_opens += 1
         self.open_hours = _hour_counts(self.open_hours, at.hour)
-        self._engaged(at)
+        self.last_engaged_at = _latest(self.last_engaged_at, at)
 
     def clicked(self, at: dt.datetime, human: bool, category: str | None = None) -> None:
         if not human:
@@ -61,11 +64,7 @@ class StatsDelta:
             if self.category_clicks is None:
                 self.category_clicks = {}
             self.category_clicks[category] = self.category_clicks.get(category, 0) + 1
-        self._engaged(at)
-
-    def _engaged(self, at: dt.datetime) -> None:
-        if self.last_engaged_at is None or at > self.last_engaged_at:
-            self.last_engaged_at = at
+        self.last_engaged_at = _latest(self.last_engaged_at, at)
 
 
 def _add_hours(stored: list[int] | None, delta: list[int] | None) -> list[int]:
