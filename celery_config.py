@@ -34,10 +34,12 @@ QUEUES = ("default", "ingest", "plan", "dispatch", "models")
 task_default_queue = "default"
 task_default_exchange = "default"
 task_default_routing_key = "default"
-# One direct exchange per queue, bound by its own name: a slow refit never delays a webhook.
+# One queue per kind of work: a slow refit never delays a webhook. Routes name the queue only, so Celery
+# publishes to the default (anonymous) exchange and kombu puts the message straight on the queue's list; a
+# named exchange cost every publish a lookup of its bindings in Redis (a round trip and an SMEMBERS).
 task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES)
 task_routes = {
-    f"sendwise.{prefix}.*": {"queue": queue, "exchange": queue, "routing_key": queue}
+    f"sendwise.{prefix}.*": {"queue": queue}
     for prefix, queue in (("ingest", "ingest"), ("plan", "plan"), ("dispatch", "dispatch"), ("models", "models"))
 }
 

