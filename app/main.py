@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from app.api import errors
+from app.api.metrics import MetricsMiddleware
 from app.api.ratelimit import RateLimitMiddleware
 from app.api.routes import campaigns, customers, dashboard, esp, history, jobs, models, ops, unsubscribe, webhooks
 from app.core.config import get_settings
 from app.core.logging import setup_logging
 from app.core.queue import producer
 from app.core.runtime import freeze_startup_heap
-from app.services.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 
 @asynccontextmanager
@@ -42,16 +41,7 @@ def create_app() -> FastAPI:
     for module in (ops, esp, customers, history, models, campaigns, jobs, webhooks, unsubscribe, dashboard):
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def _metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(path).observe(time.perf_counter() - t0)
-        return response
-
+    app.add_middleware(MetricsMiddleware)
     return app
 
 

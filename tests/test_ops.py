@@ -44,3 +44,12 @@ def test_the_api_freezes_its_start_up_heap_before_serving() -> None:
     with TestClient(app) as c:
         assert gc.get_freeze_count() > 10_000
         assert c.get("/healthz").status_code == 200
+
+
+def test_request_metrics_count_by_route_template_and_status_including_errors(client, auth):
+    client.get("/v1/customers/nobody", headers=auth)
+    client.post("/v1/webhooks/sendgrid/no-such-workspace", content=b"[]")
+    text = client.get("/metrics").text
+    assert 'sendwise_http_requests_total{method="GET",route="/v1/customers/{external_id}",status="404"}' in text
+    assert 'route="/v1/webhooks/{provider}/{workspace_id}",status="401"' in text
+    assert 'sendwise_http_request_seconds_count{route="/v1/webhooks/{provider}/{workspace_id}"}' in text

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from app.api.body import read_limited
-from app.api.deps import SessionDep
 from app.core.config import get_settings
+from app.core.db import session_scope
 from app.esp import WebhookError
 from app.services import webhooks
 
@@ -15,10 +16,17 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 @router.post("/{provider}/{workspace_id}",
              responses={400: {"description": "malformed"}, 401: {"description": "bad or missing proof"},
                         413: {"description": "body over 10 MB"}})
-async def receive(provider: str, workspace_id: str, request: Request, session: SessionDep) -> dict:
+async def receive(provider: str, workspace_id: str, request: Request) -> dict:
     """Verify the ESP's proof, durably queue the batch and answer 200; ingestion happens on a worker."""
     body = await read_limited(request, get_settings().WEBHOOK_MAX_BYTES)
     try:
-        return await run_in_threadpool(webhooks.accept, session, provider, workspace_id, request.headers, body)
+        return await run_in_threadpool(_accept, provider, workspace_id, request.headers, body)
     except WebhookError as exc:
         raise HTTPException(status_code=exc.status_code, detail=exc.message) from None
+
+
+def _accept(provider: str, workspace_id: str, headers: Headers, body: bytes) -> dict:
+    # The session is opened and closed in the same worker thread that uses it: one hop to the thread pool per
+    # webhook, where a session dependency took two more (a generator dependency runs in the pool too).
+    with session_scope() as session:
+        return webhooks.accept(session, provider, workspace_id, headers, body)
