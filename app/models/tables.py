@@ -134,8 +134,9 @@ class Send(SQLModel, table=True):
 
 class Event(SQLModel, table=True):
     __table_args__ = (
-        UniqueConstraint("workspace_id", "dedup_key", name="uq_event_ws_dedup"),
-        Index("ix_event_ws_customer", "workspace_id", "customer_id"),
+        # The random dedup key first: comparisons end there, not on the workspace id all its events share.
+        UniqueConstraint("dedup_key", "workspace_id", name="uq_event_dedup_ws"),
+        Index("ix_event_customer", "customer_id"),  # customer ids are unique across workspaces
         Index("ix_event_message", "message_id"),
     )
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
