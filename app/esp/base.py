@@ -175,7 +175,7 @@ def check_fresh(timestamp: float, tolerance_seconds: int, now: float | None) -> 
 def dedup_key(provider: str, *parts: object) -> str:
     """128 bits (32 hex characters) of the sha256 of the provider and the stable fields that identify one
     ESP event: collisions are out of reach (about 2**64 events), and the unique index stays narrow."""
-    text = "\x1f".join([provider, *(p if p.__class__ is str else "" if p is None else str(p) for p in parts)])
+    text = "\x1f".join([provider, *[p if p.__class__ is str else "" if p is None else str(p) for p in parts]])
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -191,13 +191,13 @@ def same_secret(expected: str, given: str) -> bool:
     )
 
 
-_HEX = frozenset("0123456789abcdef")
+_HEX = "0123456789abcdef"
 
 
 def our_message_id(value: Any) -> str | None:
     """Our 32-hex message id if `value` is one (lower-cased), else None: anything else is not ours."""
     if isinstance(value, str) and len(value) == 32:
         lowered = value.lower()
-        if set(lowered) <= _HEX:
+        if not lowered.strip(_HEX):  # nothing but hex digits (half the time of a set comparison, per event)
             return lowered
     return None

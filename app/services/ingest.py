@@ -162,8 +162,8 @@ def _lookup_messages(s: Session, workspace_id: str, mids: list[str]) -> tuple[
                       func.coalesce(col(Send.delivered_at), col(Message.sent_at)), col(Send.first_open_at))
             .select_from(Message).outerjoin(Send, col(Send.message_id) == col(Message.id))
             .where(col(Message.id).in_(chunk), col(Message.workspace_id) == workspace_id))
-        for mid, cust, cat, status, delivered_at, first_open in rows:
-            messages[mid] = (int(cust), cat)
+        for mid, cust, cat, status, delivered_at, first_open in rows.all():
+            messages[mid] = (cust, cat)
             if status in ("sending", "failed"):
                 unsettled.add(mid)
             if delivered_at is not None:
