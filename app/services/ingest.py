@@ -266,19 +266,27 @@ def _copy_events(s: Session, rows: list[dict[str, Any]]) -> None:
     sql = f"COPY event ({_EVENT_COLUMNS}) FROM STDIN"
     try:
         with raw_conn.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+            received, received_text = None, ""
             for k in range(0, len(rows), 1000):  # in pieces: the server parses one while the next is built
-                copy.write("".join(map(copy_line, rows[k:k + 1000])))
+                lines = []
+                for r in rows[k:k + 1000]:
+                    if r["received_at"] is not received:
+                        received = r["received_at"]
+                        received_text = received.isoformat()
+                    lines.append(copy_line(r, received_text))
+                copy.write("".join(lines))
     except psycopg.errors.UniqueViolation as exc:
         raise IntegrityError(sql, None, exc) from exc
 
 
-def copy_line(r: dict[str, Any]) -> str:
-    """One event row as a line of COPY text, its values in `_EVENT_FIELDS` order (a test holds the two together)."""
+def copy_line(r: dict[str, Any], received: str | None = None) -> str:
+    """One event row as a line of COPY text, its values in `_EVENT_FIELDS` order (a test holds the two together).
+    `received` is `received_at` already formatted (a batch's rows share it)."""
     customer, raw = r["customer_id"], r["raw"]
     return (f"{r['workspace_id']}\t{_NULL if customer is None else customer}\t{r['message_id'] or _NULL}\t"
             f"{r['provider']}\t{r['type']}\t{r['occurred_at'].isoformat()}\t{'t' if r['human'] else 'f'}\t"
             f"{copy_text(r['reason'])}\t{copy_text(r['url'])}\t{r['dedup_key']}\t"
-            f"{_NULL if raw is None else copy_text(json_doc(raw))}\t{r['received_at'].isoformat()}\n")
+            f"{_NULL if raw is None else copy_text(json_doc(raw))}\t{received or r['received_at'].isoformat()}\n")
 
 
 _NULL = "\\N"
