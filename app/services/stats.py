@@ -182,7 +182,8 @@ def _update_row(c: int, d: StatsDelta) -> dict[str, object]:
 
 def _apply_pg(session: Session, workspace_id: str, deltas: dict[int, StatsDelta]) -> None:
     """PostgreSQL: one UPDATE per chunk adds the deltas in the database (atomic increments, no read-modify-write
-    round trip; rows joined and locked in customer order), the deltas travelling as one sparse JSON document.
+    round trip), the deltas travelling as one sparse JSON document sorted by customer (PostgreSQL loops over
+    its records, finding each row by its key, so rows are locked in customer order).
     Customers with no statistics row yet (it is made by their first delta) are then inserted by
     INSERT … ON CONFLICT DO UPDATE, which adds instead if another transaction has made the row meanwhile."""
     ids = sorted(deltas)
