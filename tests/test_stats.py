@@ -6,6 +6,7 @@ import datetime as dt
 import random
 import uuid
 
+import orjson
 from sqlmodel import col, select
 
 from app.core.db import session_scope
@@ -92,3 +93,36 @@ def test_one_hour_deltas_land_on_their_hour_at_both_ends_of_the_day() -> None:
     expected[0], expected[23], expected[11] = 2, 1, 1
     assert row.open_hours == expected and row.click_hours == expected
     assert row.category_clicks == {"home": 4} and row.human_opens == 4
+
+
+def test_postgresql_locks_statistics_rows_in_customer_order_and_restores_the_planner() -> None:
+    """Two transactions locking the same customers in different orders deadlock: the UPDATE must loop over the
+    sorted records and find each row by its key, even on a table small enough to hash, and leave the
+    planner's settings as it found them."""
+    import pytest
+    from sqlalchemy import text
+
+    from app.bench import is_postgres_url
+
+    if not is_postgres_url():
+        pytest.skip("a PostgreSQL plan")
+    ws = uuid.uuid4().hex
+    base = random.randrange(5 * 10**12, 6 * 10**12)
+    deltas = {}
+    for i in range(40):
+        d = stats.StatsDelta()
+        d.opened(T0 + dt.timedelta(hours=i % 24), True)
+        deltas[base + i] = d
+    with session_scope() as s:
+        stats.apply(s, ws, deltas)  # makes the rows
+        s.commit()
+    with session_scope() as s:
+        stats.apply(s, ws, deltas)
+        assert s.execute(text("SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')")
+                         ).one() == ("on", "on")
+        s.execute(text(stats._PLAN_NESTED_LOOPS))
+        doc = orjson.dumps([stats._update_row(c, deltas[c]) for c in sorted(deltas)]).decode()
+        plan = "\n".join(r[0] for r in s.execute(text("EXPLAIN " + stats._UPDATE_PG), {"rows": doc}).all())
+        s.rollback()
+    assert "Hash Join" not in plan and "Merge Join" not in plan, plan
+    assert plan.index("Function Scan on json_to_recordset") < plan.index("customer_stats_pkey"), plan
