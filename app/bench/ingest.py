@@ -150,13 +150,22 @@ def _post_all(url: str, ws_id: str, private: Any, bodies: list[bytes], clients: 
                 headers = {SIGNATURE_HEADER: sign(private, ts, body), TIMESTAMP_HEADER: ts,
                            "Content-Type": "application/json"}
                 t0 = due if interval else time.perf_counter()
-                conn.request("POST", path, body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
+                try:
+                    status = _post(conn, path, body, headers)
+                except (http.client.HTTPException, OSError):
+                    # The server closed an idle keep-alive connection (uvicorn does after 5 s): once more,
+                    # on a new one; a second failure counts as a failed post (status 0).
+                    conn.close()
+                    conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=60)
+                    try:
+                        status = _post(conn, path, body, headers)
+                    except (http.client.HTTPException, OSError):
+                        conn.close()
+                        status = 0
                 dt_s = time.perf_counter() - t0
                 with lock:
                     latencies.append(dt_s)
-                    codes.append(response.status)
+                    codes.append(status)
                 on_done(body.count(b'"event"'))
         finally:
             conn.close()
@@ -167,6 +176,13 @@ def _post_all(url: str, ws_id: str, private: Any, bodies: list[bytes], clients: 
     for t in threads:
         t.join()
     return latencies, codes
+
+
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]) -> int:
+    conn.request("POST", path, body=body, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    return response.status
 
 
 def _pending(ws_id: str) -> int:

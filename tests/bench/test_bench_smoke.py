@@ -70,3 +70,43 @@ def test_bench_table_prints(capsys):
     print_result(res)
     out = capsys.readouterr().out
     assert "2.00×" in out and "command:" in out
+
+
+def test_the_bench_client_posts_again_on_a_new_connection_when_the_server_dropped_the_idle_one():
+    """uvicorn closes idle keep-alive connections after 5 s: at a low --rate the next post met a closed socket,
+    and the client thread died with its batches unposted."""
+    import socket
+    import threading
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from app.bench import ingest
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    seen: list[bytes] = []
+
+    def serve() -> None:  # HTTP/1.1 keep-alive by the headers, but every connection closed after one answer
+        for _ in range(6):
+            conn, _addr = server.accept()
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            while len(body) < length:
+                body += conn.recv(65536)
+            seen.append(body)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    bodies = [b'[{"event":"open"}]', b"[]", b'[{"event":"click"}]']
+    latencies, codes = ingest._post_all(url, "w" * 32, ec.generate_private_key(ec.SECP256R1()), bodies, 1,
+                                        lambda _n: None)
+    server.close()
+    assert codes == [200, 200, 200] and len(latencies) == 3
+    assert seen == bodies
