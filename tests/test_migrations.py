@@ -95,6 +95,8 @@ def test_inbox_bodies_are_not_compressed_with_pglz(empty_db):
     import psycopg
 
     with psycopg.connect(empty_db) as c:
+        if c.info.server_version < 140000:
+            pytest.skip("column compression methods arrived in PostgreSQL 14")
         compression, storage = c.execute(
             "SELECT attcompression, attstorage FROM pg_attribute WHERE attrelid = 'webhook_inbox'::regclass "
             "AND attname = 'body'").fetchone()

@@ -46,10 +46,40 @@ def test_the_api_freezes_its_start_up_heap_before_serving() -> None:
         assert c.get("/healthz").status_code == 200
 
 
-def test_request_metrics_count_by_route_template_and_status_including_errors(client, auth):
+def test_request_metrics_count_by_route_template_and_status(client, auth):
+    from app.services.metrics import REGISTRY
+
+    def count(route: str, status: str, method: str) -> float:
+        return REGISTRY.get_sample_value("sendwise_http_requests_total",
+                                         {"method": method, "route": route, "status": status}) or 0.0
+
+    before = (count("/v1/customers/{external_id}", "404", "GET"),
+              count("/v1/webhooks/{provider}/{workspace_id}", "401", "POST"))
     client.get("/v1/customers/nobody", headers=auth)
     client.post("/v1/webhooks/sendgrid/no-such-workspace", content=b"[]")
-    text = client.get("/metrics").text
-    assert 'sendwise_http_requests_total{method="GET",route="/v1/customers/{external_id}",status="404"}' in text
-    assert 'route="/v1/webhooks/{provider}/{workspace_id}",status="401"' in text
-    assert 'sendwise_http_request_seconds_count{route="/v1/webhooks/{provider}/{workspace_id}"}' in text
+    after = (count("/v1/customers/{external_id}", "404", "GET"),
+             count("/v1/webhooks/{provider}/{workspace_id}", "401", "POST"))
+    assert after == (before[0] + 1, before[1] + 1)
+    assert 'sendwise_http_request_seconds_count{route="/v1/webhooks/{provider}/{workspace_id}"}' in \
+        client.get("/metrics").text
+
+
+def test_request_metrics_count_an_unhandled_error_as_500():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from app.api.metrics import MetricsMiddleware
+    from app.services.metrics import REGISTRY
+
+    app = FastAPI()
+    app.add_middleware(MetricsMiddleware)
+
+    @app.get("/metrics-test-boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    labels = {"method": "GET", "route": "/metrics-test-boom", "status": "500"}
+    before = REGISTRY.get_sample_value("sendwise_http_requests_total", labels) or 0.0
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert c.get("/metrics-test-boom").status_code == 500
+    assert REGISTRY.get_sample_value("sendwise_http_requests_total", labels) == before + 1

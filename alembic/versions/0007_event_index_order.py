@@ -7,6 +7,10 @@ unique key's comparisons end on its first column; customer ids are unique across
 customer index needs no workspace (queries by customer filter it anyway). About 1 µs of server CPU per
 stored event on PostgreSQL 15, and a customer index less than half the size.
 
+The new unique key and index are built while the migration holds `event`: webhooks are still accepted
+(the inbox is another table), but ingestion waits until the builds end; their time grows with the
+table.
+
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01 02:00:00
