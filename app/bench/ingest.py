@@ -133,10 +133,13 @@ def _post_all(url: str, ws_id: str, private: Any, bodies: list[bytes], clients: 
     target = urlsplit(url)
     path = f"{target.path.rstrip('/')}/v1/webhooks/sendgrid/{ws_id}"
 
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=60)
+
     def worker() -> None:
         # The standard library's client, one keep-alive connection per thread: the load generator shares the
         # machine with the service, and httpx cost it about twice the CPU per request.
-        conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=60)
+        conn = connect()
         try:
             while True:
                 try:
@@ -156,7 +159,7 @@ def _post_all(url: str, ws_id: str, private: Any, bodies: list[bytes], clients: 
                     # The server closed an idle keep-alive connection (uvicorn does after 5 s): once more,
                     # on a new one; a second failure counts as a failed post (status 0).
                     conn.close()
-                    conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port or 80, timeout=60)
+                    conn = connect()
                     try:
                         status = _post(conn, path, body, headers)
                     except (http.client.HTTPException, OSError):

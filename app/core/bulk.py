@@ -40,6 +40,17 @@ def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Iter
 
 
 _COPY_SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+COPY_NULL = "\\N"
+
+
+def copy_text(value: str | None) -> str:
+    """A text value as a COPY text field: NULL as \\N; backslash, tab, newline and carriage return escaped
+    (only when present: most values hold none)."""
+    if value is None:
+        return COPY_NULL
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_SPECIAL)
+    return value
 
 
 @dataclass(frozen=True)
@@ -57,10 +68,8 @@ def _column_list(values: Sequence[Any] | Repeat) -> list[Any]:
 
 
 def _field(v: Any) -> str:
-    if v is None:
-        return "\\N"
-    if isinstance(v, str):
-        return v.translate(_COPY_SPECIAL) if ("\\" in v or "\t" in v or "\n" in v or "\r" in v) else v
+    if v is None or isinstance(v, str):
+        return copy_text(v)
     if isinstance(v, bool):
         return "t" if v else "f"
     if isinstance(v, float):

@@ -15,6 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.core.bulk import COPY_NULL, copy_text
 from app.core.db import is_postgres, session_scope
 from app.core.runtime import collector_paused
 from app.core.security import email_hash
@@ -290,23 +291,10 @@ def copy_line(r: dict[str, Any], received: str | None = None) -> str:
     """One event row as a line of COPY text, its values in `_EVENT_FIELDS` order (a test holds the two together).
     `received` is `received_at` already formatted (a batch's rows share it)."""
     customer, raw = r["customer_id"], r["raw"]
-    return (f"{r['workspace_id']}\t{_NULL if customer is None else customer}\t{r['message_id'] or _NULL}\t"
+    return (f"{r['workspace_id']}\t{COPY_NULL if customer is None else customer}\t{r['message_id'] or COPY_NULL}\t"
             f"{r['provider']}\t{r['type']}\t{r['occurred_at'].isoformat()}\t{'t' if r['human'] else 'f'}\t"
             f"{copy_text(r['reason'])}\t{copy_text(r['url'])}\t{r['dedup_key']}\t"
-            f"{_NULL if raw is None else copy_text(json_doc(raw))}\t{received or r['received_at'].isoformat()}\n")
-
-
-_NULL = "\\N"
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def copy_text(value: str | None) -> str:
-    """A text value in COPY's text format: NULL as \\N; backslash, tab, newline and carriage return escaped."""
-    if value is None:
-        return _NULL
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_COPY_ESCAPES)
-    return value
+            f"{COPY_NULL if raw is None else copy_text(json_doc(raw))}\t{received or r['received_at'].isoformat()}\n")
 
 
 # Per message: first human open (o) and click (c), first delivery (d) and open of any kind (f), machine open (mo).
