@@ -12,6 +12,7 @@ import numpy as np
 
 from app.sendtime.clusters import RhythmClusters, cluster_prior, fit_clusters, membership
 from app.sendtime.data import (
+    HALF_LIFE_DAYS,
     HOURS,
     CustomerData,
     SendData,
@@ -101,13 +102,17 @@ def _resolve_offsets(
     return offset, source, confidence.astype(np.float32), Hedge(unknown, stats, guess.post)
 
 
-def build_state(sends: SendData, customers: CustomerData, as_of: float, seed: int) -> FitState:
-    """Fit hazard, clusters, offsets, propensities and rhythms on the sends made before `as_of`."""
+def build_state(sends: SendData, customers: CustomerData, as_of: float, seed: int,
+                half_life_days: float = HALF_LIFE_DAYS) -> FitState:
+    """Fit hazard, clusters, offsets, propensities and rhythms on the sends made before `as_of`.
+
+    Sends are weighted by recency with the given half-life (see recency.py for how it is chosen).
+    """
     n, seg, n_seg = customers.n, customers.segment, customers.n_segments
     s = sends.subset(sends.sent_at < as_of)
     delay = signal_delay_h(s)
     duration, event = observe(delay, s.sent_at, as_of)
-    weight = recency_weight(s.sent_at, as_of)
+    weight = recency_weight(s.sent_at, as_of, half_life_days)
     given = np.isfinite(customers.utc_offset_h)
     # Until offsets are resolved, learn the pooled model from customers whose clock we know.
     known = given[s.customer] if given.any() else np.ones(len(s), bool)

@@ -99,6 +99,7 @@ SCENARIOS: dict[str, dict] = {
     "broad rhythms": {"rhythm_shapes": "broad"},
     "sparse (5-12 sends)": {"sends_per_customer": (5, 12)},
     "half unknown tz, 50% MPP": {"frac_unknown_tz": 0.5, "frac_mpp": 0.5},
+    "habits changed (40%, 30 days ago)": {"habit_change": 0.4},
 }
 
 
@@ -114,7 +115,8 @@ def run_simulation(seeds: tuple[int, ...] = (1, 2, 3), n_customers: int = 20_000
             world = make_world(seed, n_customers, **kwargs)
             result = fit(world.sends, world.customers, now=world.now, seed=seed)
             table = evaluate(world, result, window_start_utc=window_start(world))
-            label = f"{name} s{seed} ({time.perf_counter() - started:.0f}s)"
+            half_life = result.metrics.get("recency", {}).get("half_life_days", 0)
+            label = f"{name} s{seed} hl{half_life:.0f}d ({time.perf_counter() - started:.0f}s)"
             rows.append((label, table))
             if progress is not None:
                 progress(len(rows) / (len(chosen) * len(seeds)), label)

@@ -108,8 +108,13 @@ def _schedule(rng: np.random.Generator, n: int, days: int, per: tuple[int, int],
 
 def make_world(seed: int, n_customers: int, days: int = 90, sends_per_customer: tuple[int, int] = (20, 40),
                human_open_rate: float = 0.25, frac_unknown_tz: float = 0.3, frac_mpp: float = 0.3,
-               frac_scanner: float = 0.1, frac_new: float = 0.05, rhythm_shapes: str = "default") -> World:
-    """Simulate a workspace; `rhythm_shapes` is "sharp", "default" or "broad"."""
+               frac_scanner: float = 0.1, frac_new: float = 0.05, rhythm_shapes: str = "default",
+               habit_change: float = 0.0, change_days_before_now: float = 30.0) -> World:
+    """Simulate a workspace; `rhythm_shapes` is "sharp", "default" or "broad".
+
+    `habit_change`: the share of customers who took up another rhythm cluster (a new job, a move, a
+    baby) `change_days_before_now` days before the history ends; the truth is their new rhythm.
+    """
     rng = np.random.default_rng(seed)
     n, names = n_customers, list(CLUSTERS)
     start = 1_700_000_000.0 - (1_700_000_000.0 % DAY_S)
@@ -124,13 +129,23 @@ def make_world(seed: int, n_customers: int, days: int = 90, sends_per_customer: 
     is_new = rng.random(n) < frac_new
     rhythm = _rhythms(rng, cluster, rhythm_shapes)
     cust, sent = _schedule(rng, n, days, sends_per_customer, is_new, start)
+    old = np.arange(n)  # the rhythm row each send's opens follow
+    if habit_change > 0:  # drawn only here, so worlds without change keep their random streams
+        changed = rng.random(n) < habit_change
+        before = _rhythms(rng, (cluster + rng.integers(1, len(names), n)) % len(names), rhythm_shapes)
+        rhythm = np.concatenate([rhythm, before])
+        switch = now - change_days_before_now * DAY_S
+        old = np.where(changed, n + np.arange(n), old)
+        cust_rhythm = np.where(sent < switch, old[cust], cust)
+    else:
+        cust_rhythm = cust
     # Open times: piecewise-constant hazard over FOLLOW_H hours, drawn by inverting the cumulative.
     start_hour = np.floor(np.mod(sent / HOUR_S + offset[cust], HOURS)).astype(np.int64)
     delay = np.full(cust.size, np.nan)
     reach = np.empty(cust.size)
     for lo in range(0, cust.size, 100_000):
         sl = slice(lo, lo + 100_000)
-        haz = _hazard_steps(rhythm[cust[sl]], start_hour[sl], FOLLOW_H)
+        haz = _hazard_steps(rhythm[cust_rhythm[sl]], start_hour[sl], FOLLOW_H)
         cum = np.cumsum(haz, axis=1)
         reach[sl] = -np.expm1(-cum[:, -1])
         e = rng.exponential(1.0, (cum.shape[0], 1))
@@ -153,6 +168,7 @@ def make_world(seed: int, n_customers: int, days: int = 90, sends_per_customer: 
     seen_human_open = np.where(mpp, np.nan, human_open)  # MPP hides the human open behind the proxy
     recorded_open = np.fmin(np.fmin(machine_open, scanner_open), seen_human_open)
     recorded_click = np.fmin(bot_click, human_click)
+    rhythm = rhythm[:n]  # the truth: everybody's current rhythm
     k = np.arange(HOURS)
     truth = np.stack([-np.expm1(-_hazard_steps(rhythm, np.full(n, h), HOURS).sum(axis=1)) for h in k], axis=1)
     truth *= intent[:, None]
