@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from app.sendtime import SOURCE_NAMES, SendData, explain_row, fit
-from app.simulate.sendtime_eval import evaluate, window_start
+from app.simulate.sendtime_eval import evaluate, plan_rates, run_simulation, window_start
 from app.simulate.world import make_world
 
 
@@ -70,6 +70,29 @@ def test_plan_beats_baselines(world, result):
     assert row["sendwise_share_of_oracle_lift"] >= 0.4
     assert row["sendwise_lift_vs_mode_rule"] >= 1.8
     assert table["mpp"]["sendwise"] > table["mpp"]["most_frequent_open_hour"]
+
+
+def test_mode_rule_tie_breaks_differ_only_where_modes_tie(world, result):
+    """The headline mode rule sends ties to the lowest UTC hour; the random-tie variant differs only there."""
+    rates = plan_rates(world, result, window_start(world))
+    h = world.history
+    opened = h["opened_at"].notna().to_numpy()
+    cust = h["customer"].to_numpy()[opened]
+    hours = np.floor(np.mod(h["opened_at"].to_numpy()[opened] / 3600.0, 24)).astype(np.int64)
+    counts = np.bincount(cust * 24 + hours, minlength=world.customers.n * 24).reshape(-1, 24)
+    tied = (counts == counts.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    tied &= counts.sum(axis=1) > 0
+    same = ~tied
+    np.testing.assert_array_equal(rates["most_frequent_open_hour"][same], rates["mode_rule_random_ties"][same])
+    assert 0.1 < tied.mean() < 0.6
+    assert (rates["most_frequent_open_hour"][tied] != rates["mode_rule_random_ties"][tied]).mean() > 0.3
+
+
+def test_summary_counts_runs_that_meet_the_targets():
+    text = run_simulation((2,), 3000, scenarios={"default": {}, "sparse": {"sends_per_customer": (5, 12)}})
+    line = next(x for x in text.splitlines() if x.startswith("targets"))
+    assert "of 1 runs" in line  # only the 20-40-send world counts toward the targets
+    assert "breaks ties at random" in text and " hl" in text
 
 
 def test_empty_sends_on_world_customers(world):
