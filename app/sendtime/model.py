@@ -76,8 +76,9 @@ def fit(sends: SendData, customers: CustomerData, now: float, progress: Progress
         seed: int = 0) -> FitResult:
     """Fit the pooled send-time model and score every customer at every local hour.
 
-    Metrics come from a fit as of a cutoff, scored on the sends after it; the profiles and params
-    come from a second fit on everything up to `now`.
+    First the recency half-life is chosen (recency.py) on the window just before the held-out
+    cutoff. Metrics come from a fit as of the cutoff, scored on the sends after it; the profiles and
+    params come from a second fit on everything up to `now`.
     """
     report = progress or (lambda _f, _m: None)
     rng = np.random.default_rng(seed)
@@ -90,7 +91,8 @@ def fit(sends: SendData, customers: CustomerData, now: float, progress: Progress
     recency: dict = {"half_life_days": half_life, "chosen": False}
     if span_days > 2.0:
         report(0.02, "choosing how fast old behaviour is forgotten")
-        choice = choose_half_life(sends, customers, cutoff, now, seed, build_state, HALF_LIFE_DAYS)
+        # Chosen on the window before the held-out one, so the held-out metrics stay honest.
+        choice = choose_half_life(sends, customers, cutoff - (now - cutoff), cutoff, seed)
         half_life = choice.half_life_days
         recency = {**choice.to_json(), "chosen": bool(choice.scores)}
         report(0.1, "fitting as of the held-out cutoff")

@@ -3,23 +3,30 @@
 Recent sends weigh more than old ones (exponential decay with a half-life). How much more is not
 a constant of nature: a list whose readers keep their habits learns best from all of its history,
 one whose readers change jobs, zones or phones learns best from the last weeks. Each fit tries a
-few half-lives on a sample of customers, fitted as of the held-out cutoff, and keeps the one whose
-rhythms best predict *when* the held-out sends were opened (the log-likelihood of each first human
-signal's hour given that it came within a day). That is the quantity the plan depends on.
+few half-lives on a sample of customers, fitted as of an inner cutoff one held-out window before the
+model's held-out cutoff, and keeps the one whose rhythms best predict *when* the sends between the two
+cutoffs were opened (the log-likelihood of each first human signal's hour given that it came within
+a day). That is the quantity the plan depends on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.sendtime.data import HORIZON_H, HOUR_S, HOURS, CustomerData, SendData, local_hour, observe, signal_delay_h
-
-if TYPE_CHECKING:
-    from app.sendtime.state import FitState
+from app.sendtime.data import (
+    HALF_LIFE_DAYS,
+    HORIZON_H,
+    HOUR_S,
+    HOURS,
+    CustomerData,
+    SendData,
+    local_hour,
+    observe,
+    signal_delay_h,
+)
+from app.sendtime.state import build_state
 
 HALF_LIVES_DAYS = (30.0, 60.0, 120.0, 365.0)
 SELECTION_CUSTOMERS = 40_000  # customers sampled for the choice; the choice is one number
@@ -70,24 +77,25 @@ def timing_loglik(decay: np.ndarray, clock_rhythm: np.ndarray, hour: np.ndarray,
     return np.log(np.maximum(p_step, 1e-300)) - np.log(np.maximum(-np.expm1(-cum[:, -1]), 1e-300))
 
 
-def choose_half_life(
-    sends: SendData, customers: CustomerData, cutoff: float, now: float, seed: int,
-    build: Callable[[SendData, CustomerData, float, int, float], FitState], default: float,
-) -> RecencyChoice:
-    """Fit the state as of `cutoff` at each candidate half-life; score the sends after it."""
+def choose_half_life(sends: SendData, customers: CustomerData, start: float, end: float, seed: int) -> RecencyChoice:
+    """Fit the state as of `start` at each candidate half-life; score the sends in [start, end - 1 day].
+
+    Nothing at or after `end` is looked at, so the model's held-out window (after `end`) stays
+    untouched by the choice.
+    """
     rng = np.random.default_rng(seed + 7)
-    s, c = sample_customers(sends, customers, SELECTION_CUSTOMERS, rng)
-    test = s.subset((s.sent_at >= cutoff) & (s.sent_at <= now - HORIZON_H * HOUR_S))
-    duration, event = observe(signal_delay_h(test), test.sent_at, now)
-    event &= duration < HORIZON_H
+    s, c = sample_customers(sends.subset(sends.sent_at < end), customers, SELECTION_CUSTOMERS, rng)
+    test = s.subset((s.sent_at >= start) & (s.sent_at <= end - HORIZON_H * HOUR_S))
+    duration, event = observe(signal_delay_h(test), test.sent_at, end)
     if int(event.sum()) < MIN_TEST_SIGNALS:
-        return RecencyChoice(default, {}, int(event.sum()))
+        return RecencyChoice(HALF_LIFE_DAYS, {}, int(event.sum()))
     cust, delay = test.customer[event], duration[event]
     scores: dict[float, float] = {}
     for half_life in HALF_LIVES_DAYS:
-        state = build(s, c, cutoff, seed, half_life)
-        # The customer's hazard by clock hour: their rhythm (pooled clock factor included, mean 1)
-        # times their propensity; the scale only enters through the within-a-day survival.
+        state = build_state(s, c, start, seed, half_life)
+        # The customer's hazard by clock hour, up to a factor per customer (the mean of their
+        # normalised rhythm times the pooled one, near 1): rhythm times propensity. The factor only
+        # enters through the within-a-day survival.
         clock = state.rhythm[cust] * np.exp(state.log_prop[cust])[:, None]
         hour = local_hour(test.sent_at[event], state.offset[cust])
         scores[half_life] = float(timing_loglik(state.hazard.decay, clock, hour, delay).mean())

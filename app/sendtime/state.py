@@ -1,7 +1,8 @@
 """Everything the send-time model knows as of one instant: offsets, hazard, rhythms, features.
 
-Built twice per fit: as of the held-out cutoff (for honest metrics) and as of now (for the
-profiles). Every step is a pooled fit on small tables or a vectorised pass over customers x hours.
+Built once per candidate half-life on a sample (recency.py), then as of the held-out cutoff (for
+honest metrics) and as of now (for the profiles). Every step is a pooled fit on small tables or a
+vectorised pass over customers x hours.
 """
 
 from __future__ import annotations

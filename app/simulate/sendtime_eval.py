@@ -82,6 +82,7 @@ def evaluate(world: World, fit_result: FitResult, window_start_utc: float) -> di
         row["customers"] = float(m.sum())
         row["sendwise_share_of_oracle_lift"] = lift / max(row["oracle"] - base, 1e-9)
         row["sendwise_lift_vs_mode_rule"] = lift / max(row["most_frequent_open_hour"] - base, 1e-9)
+        row["sendwise_lift_vs_mode_rule_random_ties"] = lift / max(row["mode_rule_random_ties"] - base, 1e-9)
         table[group] = row
     return table
 
@@ -128,15 +129,15 @@ def run_simulation(seeds: tuple[int, ...] = (1, 2, 3), n_customers: int = 20_000
             half_life = result.metrics.get("recency", {}).get("half_life_days", 0)
             label = f"{name} s{seed} hl{half_life:.0f}d ({time.perf_counter() - started:.0f}s)"
             rows.append((label, table))
-            in_target.append("sends_per_customer" not in kwargs)
+            low, high = kwargs.get("sends_per_customer", (20, 40))
+            in_target.append(low >= 20 and high <= 40)  # the targets: lists as sparse as real ones
             if progress is not None:
                 progress(len(rows) / (len(chosen) * len(seeds)), label)
     summary = format_table(rows)
     all_rows = [t["all"] for _, t in rows]
     share = np.mean([r["sendwise_share_of_oracle_lift"] for r in all_rows])
     vs_mode = np.mean([r["sendwise_lift_vs_mode_rule"] for r in all_rows])
-    vs_random = np.mean([(r["sendwise"] - r["window_start"]) / max(r["mode_rule_random_ties"] - r["window_start"], 1e-9)
-                         for r in all_rows])
+    vs_random = np.mean([r["sendwise_lift_vs_mode_rule_random_ties"] for r in all_rows])
     legend = ("\nrates: true expected human open rate within 24 h; window starts 09:00 in the workspace's "
               "default zone; best_global_hour is chosen with the truth (strongest one-hour rule); "
               "%oracle = sendwise's share of the oracle's lift over window start; "
@@ -144,8 +145,9 @@ def run_simulation(seeds: tuple[int, ...] = (1, 2, 3), n_customers: int = 20_000
     targeted = [r for r, t in zip(all_rows, in_target, strict=True) if t]
     met = sum(r["sendwise_share_of_oracle_lift"] >= TARGET_SHARE and r["sendwise_lift_vs_mode_rule"] >= TARGET_VS_MODE
               for r in targeted)
-    worst = (f"; worst of them: {min(r['sendwise_lift_vs_mode_rule'] for r in targeted):.3f}x the mode rule, "
-             f"{min(r['sendwise_share_of_oracle_lift'] for r in targeted):.1%} of the oracle" if targeted else "")
+    worst = (f"; lowest of them: {min(r['sendwise_lift_vs_mode_rule'] for r in targeted):.3f}x the mode rule, "
+             f"{min(r['sendwise_share_of_oracle_lift'] for r in targeted):.1%} of the oracle (each over all runs)"
+             if targeted else "")
     return (summary + legend + f"\n\nmean over runs (all customers): sendwise captures {share:.0%} of the "
             f"oracle's lift over window start; its lift is {vs_mode:.2f}x the most-frequent-open-hour rule's "
             f"({vs_random:.2f}x when that rule breaks ties at random instead of by the lowest UTC hour)."

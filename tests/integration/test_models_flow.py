@@ -29,6 +29,8 @@ def test_fit_job_models_and_send_times(client, auth, workspace):
     st = models["sendtime"]
     assert st["version"] == 1 and st["rows_used"] > 5000 and 0.5 < st["metrics"]["c_index"] <= 1
     assert "calibration" in st["metrics"]
+    recency = st["metrics"]["recency"]  # the half-life the fit chose, and why
+    assert recency["half_life_days"] in (30.0, 45.0, 60.0, 120.0, 365.0) and "test_signals" in recency
     for kind in ("subject", "category"):
         m = models[kind]["metrics"]
         assert 0 <= m["auc"] <= 1 and m["baseline_log_loss"] > 0

@@ -5,35 +5,42 @@ import pytest
 
 from app.sendtime import fit
 from app.sendtime.data import HALF_LIFE_DAYS, HOURS, CustomerData, SendData
+from app.sendtime.hazard import HazardModel
 from app.sendtime.recency import HALF_LIVES_DAYS, sample_customers, timing_loglik
 from app.simulate.sendtime_eval import evaluate, window_start
 from app.simulate.world import make_world
 
 
-def test_timing_loglik_is_a_conditional_density():
-    """Over every elapsed hour of a day the conditional probabilities sum to one."""
+def test_timing_loglik_is_the_hazard_models_conditional_density():
+    """Per signal, the same numbers as HazardModel.first_signal_prob normalised over the day."""
     rng = np.random.default_rng(1)
     decay = 0.05 * np.exp(-np.arange(HOURS) / 6.0)
-    clock = rng.uniform(0.2, 2.0, (1, HOURS))
-    for hour in (0, 7, 23):
-        delays = np.arange(HOURS) + 0.5
-        ll = timing_loglik(decay, np.repeat(clock, HOURS, axis=0), np.full(HOURS, hour), delays)
-        assert np.exp(ll).sum() == pytest.approx(1.0, abs=1e-9)
-    # A customer who reads at 20:00 makes an open at 20:00 likelier than one at 03:00.
-    evening = np.where(np.arange(HOURS) == 20, 5.0, 0.5)[None, :]
-    at = timing_loglik(decay, evening.repeat(2, axis=0), np.array([18, 18]), np.array([2.5, 9.5]))
+    shape = rng.uniform(0.2, 2.0, HOURS)
+    f = HazardModel(decay, shape, 1.0).first_signal_prob()
+    table = np.log(f / f.sum(axis=1, keepdims=True))
+    hour = np.repeat(np.arange(HOURS), HOURS)
+    step = np.tile(np.arange(HOURS), HOURS)
+    ll = timing_loglik(decay, np.repeat(shape[None, :], hour.size, axis=0), hour, step + rng.uniform(0, 1, hour.size))
+    np.testing.assert_allclose(ll, table[hour, step], rtol=1e-9, atol=1e-12)
+    # Clock against decay: sent at 12:00 to someone who reads at 20:00, an open 8.5 h later (20:00)
+    # beats one 1.5 h later (13:00) although the decay favours early opens.
+    evening = np.where(np.arange(HOURS) == 20, 20.0, 0.2)[None, :]
+    at = timing_loglik(decay, evening.repeat(2, axis=0), np.array([12, 12]), np.array([8.5, 1.5]))
     assert at[0] > at[1]
 
 
 def test_sample_customers_renumbers_and_keeps_their_sends():
     sends = SendData(np.array([0, 1, 2, 2, 3]), np.arange(5.0), np.full(5, np.nan), np.full(5, np.nan),
                      np.zeros(5, bool))
-    customers = CustomerData(4, np.array([1.0, np.nan, -5.0, 2.0]), np.array([0, 1, 0, -1]), 0.0)
-    s, c = sample_customers(sends, customers, 2, np.random.default_rng(0))
-    assert c.n == 2 and s.customer.max() == 1 and c.n_segments == customers.n_segments
-    kept = np.sort(np.unique(sends.customer[np.isin(sends.sent_at, s.sent_at)]))
-    assert len(s) == np.isin(sends.customer, kept).sum()
-    np.testing.assert_array_equal(c.segment, customers.segment[kept])
+    customers = CustomerData(4, np.array([1.0, 3.0, -5.0, 2.0]), np.array([0, 1, 0, -1]), 0.0)
+    for seed in range(5):
+        s, c = sample_customers(sends, customers, 2, np.random.default_rng(seed))
+        assert c.n == 2 and c.n_segments == customers.n_segments
+        original = sends.customer[np.searchsorted(sends.sent_at, s.sent_at)]  # sent_at is unique here
+        # each kept send points at the renumbered row of its own customer
+        np.testing.assert_array_equal(c.utc_offset_h[s.customer], customers.utc_offset_h[original])
+        np.testing.assert_array_equal(c.segment[s.customer], customers.segment[original])
+        assert len(s) == np.isin(sends.customer, np.unique(original)).sum()
     same, _ = sample_customers(sends, customers, 10, np.random.default_rng(0))
     assert same is sends
 
@@ -44,25 +51,45 @@ def changed():
     return make_world(seed=3, n_customers=5000, habit_change=0.6)
 
 
-def test_changed_habits_choose_a_shorter_memory_than_steady_ones(changed):
+@pytest.fixture(scope="module")
+def changed_fit(changed):
+    return fit(changed.sends, changed.customers, now=changed.now, seed=3)
+
+
+def test_changed_habits_choose_a_shorter_memory_than_steady_ones(changed_fit):
     steady = make_world(seed=3, n_customers=5000)
     r_steady = fit(steady.sends, steady.customers, now=steady.now, seed=3)
-    r_changed = fit(changed.sends, changed.customers, now=changed.now, seed=3)
     hl_steady = r_steady.metrics["recency"]["half_life_days"]
-    hl_changed = r_changed.metrics["recency"]["half_life_days"]
-    assert r_changed.metrics["recency"]["chosen"] and set(HALF_LIVES_DAYS) >= {hl_steady, hl_changed}
+    hl_changed = changed_fit.metrics["recency"]["half_life_days"]
+    assert changed_fit.metrics["recency"]["chosen"] and set(HALF_LIVES_DAYS) >= {hl_steady, hl_changed}
     assert hl_changed < hl_steady
     assert hl_changed <= 60 and hl_steady >= 60
 
 
-def test_choosing_beats_a_fixed_memory_when_habits_change(changed, monkeypatch):
+def test_choosing_beats_a_fixed_memory_when_habits_change(changed, changed_fit, monkeypatch):
     """Where habits changed, the chosen half-life plans better than remembering a year evenly."""
-    chosen = evaluate(changed, fit(changed.sends, changed.customers, now=changed.now, seed=3),
-                      window_start(changed))["all"]["sendwise"]
+    chosen = evaluate(changed, changed_fit, window_start(changed))["all"]["sendwise"]
     monkeypatch.setattr("app.sendtime.recency.HALF_LIVES_DAYS", (365.0,))
     long_memory = evaluate(changed, fit(changed.sends, changed.customers, now=changed.now, seed=3),
                            window_start(changed))["all"]["sendwise"]
     assert chosen > long_memory + 0.002
+
+
+def test_the_choice_never_sees_the_held_out_window(changed, monkeypatch):
+    """Every state the choice builds is as of a time before the model's held-out cutoff."""
+    import app.sendtime.recency as recency
+
+    seen: list[float] = []
+    real = recency.build_state
+
+    def spy(sends, customers, as_of, seed, half_life_days):
+        seen.append(float(sends.sent_at.max()))
+        return real(sends, customers, as_of, seed, half_life_days)
+
+    monkeypatch.setattr(recency, "build_state", spy)
+    r = fit(changed.sends, changed.customers, now=changed.now, seed=3)
+    assert len(seen) == len(HALF_LIVES_DAYS)
+    assert max(seen) < r.metrics["cutoff"]
 
 
 def test_too_little_held_out_data_keeps_the_default():
