@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.sendtime.clusters import RhythmClusters
-from app.sendtime.data import DAY_S, HALF_LIFE_DAYS, CustomerData, SendData
+from app.sendtime.data import DAY_S, CustomerData, SendData
 from app.sendtime.hazard import hazard_from_json
 from app.sendtime.metrics import holdout_metrics
 from app.sendtime.profiles import (
@@ -20,7 +20,7 @@ from app.sendtime.profiles import (
     build_profiles,
     segment_signals,
 )
-from app.sendtime.recency import choose_half_life
+from app.sendtime.recency import RecencyChoice, choose_half_life
 from app.sendtime.state import FitState, build_state, training_rows
 from app.sendtime.survival import CoxScorer, ahead_matrix, fit_cox
 
@@ -87,16 +87,13 @@ def fit(sends: SendData, customers: CustomerData, now: float, progress: Progress
     span_days = float(now - sends.sent_at[past].min()) / DAY_S if past.any() else 0.0
     cutoff = now - min(MAX_HOLDOUT_DAYS, HOLDOUT_FRACTION * span_days) * DAY_S
     metrics: dict = {"skipped": "no history"}
-    half_life = HALF_LIFE_DAYS
-    recency: dict = {"half_life_days": half_life, "chosen": False}
+    recency = RecencyChoice()
     if span_days > 2.0:
         report(0.02, "choosing how fast old behaviour is forgotten")
         # Chosen on the window before the held-out one, so the held-out metrics stay honest.
-        choice = choose_half_life(sends, customers, cutoff - (now - cutoff), cutoff, seed)
-        half_life = choice.half_life_days
-        recency = {**choice.to_json(), "chosen": bool(choice.scores)}
+        recency = choose_half_life(sends, customers, cutoff - (now - cutoff), cutoff, seed)
         report(0.1, "fitting as of the held-out cutoff")
-        held = build_state(sends, customers, cutoff, seed, half_life)
+        held = build_state(sends, customers, cutoff, seed, recency.half_life_days)
         x, d, e = training_rows(held, customers, COX_SAMPLE, rng)
         report(0.25, "fitting the held-out Cox model")
         held_cox = fit_cox(x, d, e)
@@ -104,13 +101,13 @@ def fit(sends: SendData, customers: CustomerData, now: float, progress: Progress
         metrics = holdout_metrics(held, held_cox, sends, customers, now, rng, (x, d, e))
         del held
     report(0.45, "fitting on all history")
-    state = build_state(sends, customers, now, seed, half_life)
+    state = build_state(sends, customers, now, seed, recency.half_life_days)
     x, d, e = training_rows(state, customers, COX_SAMPLE, rng)
     report(0.7, "fitting the Cox model")
     cox = fit_cox(x, d, e)
     report(0.85, "scoring customers")
     profiles = build_profiles(state, cox, customers.segment, customers.n_segments)
-    metrics["recency"] = recency
+    metrics["recency"] = recency.to_json()
     metrics["rows_used"] = {"sends": len(state.sends), "cox_rows": int(x.shape[0]), "customers": customers.n}
     metrics["personal_share"] = round(float((profiles.source == SOURCE_PERSONAL).mean()), 4) if customers.n else 0.0
     metrics["seconds"] = round(time.perf_counter() - started, 2)

@@ -11,7 +11,7 @@ a day). That is the quantity the plan depends on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,13 +37,13 @@ MIN_TEST_SIGNALS = 200  # fewer held-out signals than this: keep the default hal
 class RecencyChoice:
     """The chosen half-life and each candidate's held-out score (mean log-likelihood per signal)."""
 
-    half_life_days: float
-    scores: dict[float, float]
-    test_signals: int
+    half_life_days: float = HALF_LIFE_DAYS
+    scores: dict[float, float] = field(default_factory=dict)
+    test_signals: int = 0
 
     def to_json(self) -> dict:
-        """Plain values for the fit metrics."""
-        return {"half_life_days": self.half_life_days, "test_signals": self.test_signals,
+        """Plain values for the fit metrics; `chosen` is false where the default was kept."""
+        return {"half_life_days": self.half_life_days, "chosen": bool(self.scores), "test_signals": self.test_signals,
                 "mean_loglik_by_half_life": {str(int(k)): round(v, 5) for k, v in self.scores.items()}}
 
 
@@ -88,7 +88,7 @@ def choose_half_life(sends: SendData, customers: CustomerData, start: float, end
     test = s.subset((s.sent_at >= start) & (s.sent_at <= end - HORIZON_H * HOUR_S))
     duration, event = observe(signal_delay_h(test), test.sent_at, end)
     if int(event.sum()) < MIN_TEST_SIGNALS:
-        return RecencyChoice(HALF_LIFE_DAYS, {}, int(event.sum()))
+        return RecencyChoice(test_signals=int(event.sum()))
     cust, delay = test.customer[event], duration[event]
     scores: dict[float, float] = {}
     for half_life in HALF_LIVES_DAYS:

@@ -129,18 +129,15 @@ def make_world(seed: int, n_customers: int, days: int = 90, sends_per_customer: 
     is_new = rng.random(n) < frac_new
     rhythm = _rhythms(rng, cluster, rhythm_shapes)
     cust, sent = _schedule(rng, n, days, sends_per_customer, is_new, start)
-    if not 0 <= change_days_before_now < days:
-        raise ValueError("change_days_before_now must lie within the history")
-    old = np.arange(n)  # each customer's rhythm row before the change (their own if none)
+    cust_rhythm = cust  # the rhythm row each send's opens follow
     if habit_change > 0:  # drawn only here, so worlds without change keep their random streams
+        if not 0 <= change_days_before_now < days:
+            raise ValueError("change_days_before_now must lie within the history")
         changed = rng.random(n) < habit_change
         old_rhythm = _rhythms(rng, (cluster + rng.integers(1, len(names), n)) % len(names), rhythm_shapes)
-        rhythm = np.concatenate([rhythm, old_rhythm])
-        switch = now - change_days_before_now * DAY_S
-        old = np.where(changed, n + np.arange(n), old)
-        cust_rhythm = np.where(sent < switch, old[cust], cust)
-    else:
-        cust_rhythm = cust
+        rhythm = np.concatenate([rhythm, old_rhythm])  # row n + i: customer i's rhythm before the change
+        before = changed[cust] & (sent < now - change_days_before_now * DAY_S)
+        cust_rhythm = np.where(before, n + cust, cust)
     # Open times: piecewise-constant hazard over FOLLOW_H hours, drawn by inverting the cumulative.
     start_hour = np.floor(np.mod(sent / HOUR_S + offset[cust], HOURS)).astype(np.int64)
     delay = np.full(cust.size, np.nan)
