@@ -47,7 +47,7 @@ def _configure_env() -> None:
     if redis_url:
         # A database index of its own, so a running `make run` and the tests never share queues.
         base = redis_url.rsplit("/", 1)[0] if redis_url.count("/") >= 3 else redis_url
-        os.environ["REDIS_URL"] = base + "/13"
+        os.environ["REDIS_URL"] = base + "/" + os.environ.get("SENDWISE_TEST_REDIS_DB", "13")
 
 
 if _FIRST:
