@@ -18,11 +18,13 @@ run: $(STAMP)
 test: $(STAMP) chromium
 	$(BIN)/ruff check app tasks tests celery_config.py
 	$(BIN)/mypy app tasks celery_config.py
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tasks tests celery_config.py
 	$(BIN)/mypy app tasks celery_config.py
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) var

@@ -65,13 +65,11 @@ beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 120},
     },
-    "demo-readers": {
-        "task": "sendwise.demo.engage",
-        "schedule": 20.0,
-        "options": {"expires": 40},
-    },
     "nightly-refit": {
         "task": "sendwise.models.refit_all",
         "schedule": crontab(hour=_settings.REFIT_CRON_HOUR, minute=0),
     },
 }
+if _settings.ENV != "production":
+    # The demo's simulated readers exist only outside production.
+    beat_schedule["demo-readers"] = {"task": "sendwise.demo.engage", "schedule": 20.0, "options": {"expires": 40}}

@@ -10,11 +10,13 @@ from fastapi import FastAPI
 from app.api import errors
 from app.api.metrics import MetricsMiddleware
 from app.api.ratelimit import RateLimitMiddleware
-from app.api.routes import campaigns, customers, dashboard, esp, history, jobs, models, ops, unsubscribe, webhooks
+from app.api.routes import campaigns, customers, esp, history, jobs, models, ops, webhooks
 from app.core.config import get_settings
 from app.core.logging import setup_logging
 from app.core.queue import producer
 from app.core.runtime import freeze_startup_heap
+from app.web import routes as dashboard
+from app.web import unsubscribe
 
 
 @asynccontextmanager

@@ -10,7 +10,9 @@ from celery.signals import worker_process_init
 from app.core.config import get_settings
 from app.core.runtime import freeze_startup_heap
 
-app = Celery("sendwise")
+# The task modules import `app` from here; Celery imports them when a worker starts (no import cycle).
+TASK_MODULES = ["tasks.demo", "tasks.dispatch", "tasks.ingest", "tasks.modeling", "tasks.planning"]
+app = Celery("sendwise", include=TASK_MODULES)
 app.config_from_object("celery_config")
 
 
@@ -23,9 +25,3 @@ def _prepare_process(**_kwargs: Any) -> None:
         with contextlib.suppress(OSError):  # not permitted here: run at the inherited priority
             os.nice(nice)
     freeze_startup_heap()  # the tasks are imported by now
-
-import tasks.demo  # noqa: E402,F401  (register the tasks)
-import tasks.dispatch  # noqa: E402,F401
-import tasks.ingest  # noqa: E402,F401
-import tasks.modeling  # noqa: E402,F401
-import tasks.planning  # noqa: E402,F401

@@ -2,7 +2,7 @@
 
 from dataclasses import asdict
 
-from app.services import dispatch
+from app.delivery import dispatch
 from tasks.celery_app import app
 
 

@@ -1,6 +1,6 @@
 """Celery tasks: webhook ingestion."""
 
-from app.services import ingest
+from app.ingest import ingestion as ingest
 from tasks.celery_app import app
 
 

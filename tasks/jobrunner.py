@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from app.services import jobs
+from app.platform import jobs
 
 log = logging.getLogger("sendwise.tasks")
 

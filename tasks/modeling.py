@@ -1,7 +1,8 @@
 """Celery tasks: model fitting."""
 
 from app.core.db import session_scope
-from app.services import fitting, jobs
+from app.modelling import fitting
+from app.platform import jobs
 from tasks.celery_app import app
 from tasks.jobrunner import run_job
 
@@ -21,15 +22,3 @@ def refit_all() -> int:
             job = jobs.create_job(s, workspace_id, "fit")
         fit_task.delay(workspace_id, job.id)
     return len(ids)
-
-
-@app.task(name="sendwise.models.simulate", acks_late=True, ignore_result=True, time_limit=1800)
-def simulate_task(workspace_id: str) -> None:
-    """A quick simulation report stored beside the workspace's models (the demo's Models page)."""
-    from app.services.simulation_store import store_report
-    from app.simulate.content_eval import run_content_simulation
-    from app.simulate.sendtime_eval import run_simulation
-
-    report = run_simulation((1,), 5000, scenarios={"default": {}}) + "\n\n" + run_content_simulation((1,), 5000)
-    with session_scope() as s:
-        store_report(s, workspace_id, report)

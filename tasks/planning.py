@@ -1,7 +1,7 @@
 """Celery tasks: campaign planning."""
 
+from app.campaigns import launch, planning
 from app.core.db import session_scope
-from app.services import launch, planning
 from tasks.celery_app import app
 from tasks.jobrunner import run_job
 

@@ -55,7 +55,7 @@ if _FIRST:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    from app.services.migrations import migrate
+    from app.platform.migrations import migrate
 
     migrate()
     if os.environ.get("REDIS_URL"):
@@ -92,7 +92,7 @@ def client(app_instance):
 def workspace() -> tuple[str, str]:
     """A fresh workspace: (workspace_id, api_key)."""
     from app.core.db import session_scope
-    from app.services.workspaces import create_workspace
+    from app.platform.workspaces import create_workspace
 
     with session_scope() as s:
         ws, key = create_workspace(s, "test-" + uuid.uuid4().hex[:6])

@@ -28,7 +28,7 @@ def test_wrong_key_and_wrong_scheme_are_401(client, auth):
 
 
 def test_other_workspace_gets_404_not_403(client, auth):
-    from app.services.workspaces import create_workspace
+    from app.platform.workspaces import create_workspace
 
     _create(client, auth, "mine")
     with session_scope() as s:

@@ -6,10 +6,12 @@ from sqlalchemy import text
 from sqlmodel import col, func, select
 
 from app.core.db import session_scope
+from app.delivery import dispatch
+from app.demo import engagement as demo_engagement
+from app.demo.seed import seed_demo
+from app.ingest import ingestion as ingest
 from app.models import Event, WebhookInbox
 from app.models.base import utcnow
-from app.services import demo_engagement, dispatch, ingest
-from app.services.demo_seed import seed_demo
 from tests.integration.helpers import campaign_body, plan_in_process
 from tests.support import wait_for
 

@@ -10,8 +10,8 @@ from sqlmodel import col, func, select
 
 from app.bench import is_postgres_url
 from app.core.db import session_scope
+from app.ingest import ingestion as ingest
 from app.models import Customer, CustomerStats, Event, WebhookInbox
-from app.services import ingest
 from tests.integration.helpers import add_customers
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401
-from app.services.migrations import migrate
+from app.platform.migrations import migrate
 
 
 def _empty_database_url(tmp_path) -> tuple[str, callable]:
@@ -56,7 +56,7 @@ def test_0005_fills_send_times_from_the_events_stored_before(empty_db):
     """Ingestion reads a message's delivery and first open from `send` since 0005: the upgrade fills them in
     from the events already stored, so events arriving after the upgrade are judged as before."""
     from alembic import command
-    from app.services.migrations import alembic_config
+    from app.platform.migrations import alembic_config
 
     command.upgrade(alembic_config(empty_db), "0004")
     url = empty_db.replace("postgresql://", "postgresql+psycopg://")

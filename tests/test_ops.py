@@ -7,7 +7,7 @@ def test_healthz_ok(client):
 
 
 def test_healthz_503_when_broker_down(client, monkeypatch):
-    from app.services import health
+    from app.platform import health
 
     monkeypatch.setattr(health, "check_broker", lambda: "ConnectionError")
     r = client.get("/healthz")
@@ -47,7 +47,7 @@ def test_the_api_freezes_its_start_up_heap_before_serving() -> None:
 
 
 def test_request_metrics_count_by_route_template_and_status(client, auth):
-    from app.services.metrics import REGISTRY
+    from app.platform.metrics import REGISTRY
 
     def count(route: str, status: str, method: str) -> float:
         return REGISTRY.get_sample_value("sendwise_http_requests_total",
@@ -69,7 +69,7 @@ def test_request_metrics_count_an_unhandled_error_as_500():
     from fastapi.testclient import TestClient
 
     from app.api.metrics import MetricsMiddleware
-    from app.services.metrics import REGISTRY
+    from app.platform.metrics import REGISTRY
 
     app = FastAPI()
     app.add_middleware(MetricsMiddleware)

@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.campaigns import slots
+from app.campaigns.planning import choose_instants
 from app.models import Campaign
-from app.services import slots
-from app.services.planning import choose_instants
 
 ZONES = ["UTC", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Adelaide", "Australia/Lord_Howe", "America/St_Johns",
          "America/New_York", "Europe/Berlin", "Pacific/Chatham", "America/Sao_Paulo", "Asia/Tokyo",

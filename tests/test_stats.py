@@ -10,8 +10,8 @@ import orjson
 from sqlmodel import col, select
 
 from app.core.db import session_scope
+from app.ingest import stats
 from app.models import CustomerStats
-from app.services import stats
 
 T0 = dt.datetime(2026, 11, 2)  # naive UTC, as ingestion and dispatch pass their times
 

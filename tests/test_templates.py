@@ -66,7 +66,7 @@ def test_other_workspace_campaign_is_404(client, auth):
     import uuid
 
     from app.core.db import session_scope
-    from app.services.workspaces import create_workspace
+    from app.platform.workspaces import create_workspace
 
     cid = client.post("/v1/campaigns", headers=auth, json=campaign_body()).json()["id"]
     with session_scope() as s:

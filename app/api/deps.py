@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.core.db import get_db
 from app.models import Workspace
-from app.services.workspaces import authenticate
+from app.platform.workspaces import authenticate
 
 SessionDep = Annotated[Session, Depends(get_db)]
 

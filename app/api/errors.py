@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.services.errors import Invalid, ServiceError
+from app.core.errors import Invalid, ServiceError
 
 log = logging.getLogger("sendwise.api")
 

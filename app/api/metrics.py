@@ -9,7 +9,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.services.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from app.platform.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 
 class MetricsMiddleware:

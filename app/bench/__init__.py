@@ -82,7 +82,7 @@ def timer() -> Iterator[list[float]]:
 
 def create_bench_workspace(name: str, timezone: str = "UTC") -> tuple[str, str]:
     """A fresh workspace (and its API key) for one benchmark run."""
-    from app.services.workspaces import create_workspace
+    from app.platform.workspaces import create_workspace
 
     with session_scope() as s:
         ws, key = create_workspace(s, f"bench-{name}", timezone)

@@ -48,7 +48,7 @@ def start_fake_esp() -> tuple[subprocess.Popen[bytes], str]:
 
 def setup(n_messages: int, esp_url: str, progress: SetupProgress = _noop) -> dict[str, Any]:
     from app.models.schemas import EspConnectionIn
-    from app.services.esp_config import put_connection
+    from app.platform.esp_config import put_connection
 
     ws_id, _ = create_bench_workspace("dispatch")
     with session_scope() as s:
@@ -77,8 +77,8 @@ def setup(n_messages: int, esp_url: str, progress: SetupProgress = _noop) -> dic
 
 def render_only(campaign_id: str) -> tuple[int, float]:
     """Render every message of the campaign (no ESP, no writes): (count, seconds)."""
+    from app.delivery.dispatch import _LOAD, _render, claimed_rows, compiled_for
     from app.models import Campaign
-    from app.services.dispatch import _LOAD, _render, claimed_rows, compiled_for
 
     with session_scope() as s:
         items = claimed_rows(s.execute(text(_LOAD + "m.campaign_id = :c"), {"c": campaign_id}).all())
@@ -92,7 +92,7 @@ def render_only(campaign_id: str) -> tuple[int, float]:
 
 
 def _child(batch_size: int, out: Any) -> None:
-    from app.services import dispatch
+    from app.delivery import dispatch
 
     res = dispatch.dispatch_due(batch_size, time_budget=3600)
     out.put((res.claimed, res.sent, res.failed, res.deferred))

@@ -62,7 +62,7 @@ def pure_fit(n_customers: int, n_sends: int, setup_progress: SetupProgress = _no
 def db_fit(n_customers: int, sends_per_customer: int = 20, setup_progress: SetupProgress = _noop) -> dict[str, Any]:
     """Time `fit_workspace` (DB load + fit + store) on a workspace of `n_customers` with bulk-loaded history."""
     from app.bench.ingest import SEND_COLUMNS
-    from app.services.fitting import fit_workspace
+    from app.modelling.fitting import fit_workspace
 
     ws_id, _ = create_bench_workspace("fit")
     try:

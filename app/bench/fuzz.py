@@ -39,8 +39,8 @@ def check_webhook_body(provider: str, body: bytes) -> None:
 
 def check_customer_csv(raw: bytes) -> None:
     """The customer CSV importer's row parser reports bad input by line; it never raises anything else."""
-    from app.services.customer_import import _rows
-    from app.services.customers import validate_rows
+    from app.customers.csv_import import _rows
+    from app.customers.service import validate_rows
 
     stream = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", errors="strict", newline="")
     try:
@@ -58,7 +58,7 @@ def check_customer_csv(raw: bytes) -> None:
 
 def check_history_lines(text: str, ndjson: bool) -> None:
     """The history importer turns every line into a record or a per-line error."""
-    from app.services import history
+    from app.ingest import history
 
     lines = text.split("\n")
     records = history.records_ndjson(lines) if ndjson else history.records_csv(lines)

@@ -78,7 +78,7 @@ def setup(n_events: int, n_customers: int, progress: SetupProgress = _noop) -> d
 
     from app.esp.sendgrid import public_key_b64
     from app.models.schemas import EspConnectionIn
-    from app.services.esp_config import put_connection
+    from app.platform.esp_config import put_connection
 
     ws_id, _key = create_bench_workspace("ingest")
     private = ec.generate_private_key(ec.SECP256R1())

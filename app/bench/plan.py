@@ -78,7 +78,7 @@ def setup(n_customers: int, profile_share: float, models: bool, progress: SetupP
 
 def run(n_customers: int = 1_000_000, profile_share: float = 0.9, models: bool = True, keep: bool = False,
         setup_progress: SetupProgress = _noop) -> BenchResult:
-    from app.services.planning import COLUMNS, plan_campaign
+    from app.campaigns.planning import COLUMNS, plan_campaign
 
     info = setup(n_customers, profile_share, models, setup_progress)
     ws_id, camp = info["workspace_id"], info["campaign_id"]

@@ -22,7 +22,7 @@ app.command("evaluate-policy")(modeling.evaluate_policy)
 @app.command()
 def migrate() -> None:
     """Upgrade the database to the latest schema."""
-    from app.services.migrations import migrate as run_migrate
+    from app.platform.migrations import migrate as run_migrate
 
     run_migrate()
     common.console.print("database is at the latest migration")
@@ -47,8 +47,8 @@ def workspace_create(
     timezone: str = typer.Option("UTC", help="The workspace's default time zone."),
 ) -> None:
     """Create a workspace and print its API key (shown once, stored hashed)."""
-    from app.services.validation import check_timezone
-    from app.services.workspaces import create_workspace
+    from app.customers.validation import check_timezone
+    from app.platform.workspaces import create_workspace
 
     try:
         check_timezone(timezone)
@@ -69,7 +69,7 @@ def import_customers(
     workspace: str | None = typer.Option(None, "--workspace", "-w"),
 ) -> None:
     """Import customers from a CSV (external_id, email, timezone, locale, attributes, subscribed, …)."""
-    from app.services.customer_import import import_customers_csv
+    from app.customers.csv_import import import_customers_csv
 
     size = file.stat().st_size
     with session_scope() as s, common.progress_bar() as bar, file.open("rb") as fh:
@@ -86,7 +86,7 @@ def import_history(
     fmt: str = typer.Option("", "--format", help="csv or ndjson (default: from the file name)."),
 ) -> None:
     """Import past sends (external_id or email, sent_at, opened_at, clicked_at, subject, category, machine_open)."""
-    from app.services.history import import_file
+    from app.ingest.history import import_file
 
     kind = fmt or ("ndjson" if file.suffix.lower() in {".ndjson", ".jsonl"} else "csv")
     if kind not in {"csv", "ndjson"}:

@@ -13,7 +13,7 @@ from app.core.db import session_scope
 def fit(workspace: str | None = typer.Option(None, "--workspace", "-w", help="Workspace id (default: the only one).")
         ) -> None:
     """Fit the send-time and propensity models of a workspace now (in this process), with a progress bar."""
-    from app.services.fitting import fit_workspace
+    from app.modelling.fitting import fit_workspace
 
     with session_scope() as s:
         ws = common.resolve_workspace(s, workspace)
@@ -52,7 +52,7 @@ def simulate(
         print(ctable)
         report += "\n\n" + ctable
     if store:
-        from app.services.simulation_store import store_report
+        from app.modelling.simulation_store import store_report
 
         with session_scope() as s:
             ws = common.resolve_workspace(s, store)
@@ -62,8 +62,8 @@ def simulate(
 def evaluate_policy(campaign_id: str, workspace: str | None = typer.Option(None, "--workspace", "-w"),
                     as_json: bool = typer.Option(False, "--json")) -> None:
     """Off-policy estimates (IPS, DR, 95% CI) of personalized vs first-variant vs uniform for a sent campaign."""
-    from app.services.errors import ServiceError
-    from app.services.policy_eval import evaluate_campaign, format_report
+    from app.campaigns.policy_eval import evaluate_campaign, format_report
+    from app.core.errors import ServiceError
 
     with session_scope() as s:
         ws = common.resolve_workspace(s, workspace) if workspace else None

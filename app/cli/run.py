@@ -28,8 +28,8 @@ def _children(host: str, port: int) -> list[tuple[str, list[str]]]:
 
 def run_all(host: str, port: int, seed: bool) -> int:
     """Start everything, print where to look, and wait; Ctrl-C (or one child dying) stops all three."""
-    from app.services.demo import ensure_demo
-    from app.services.migrations import migrate
+    from app.demo.workspace import ensure_demo
+    from app.platform.migrations import migrate
 
     settings = get_settings()
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)

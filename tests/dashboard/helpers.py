@@ -8,13 +8,13 @@ import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.campaigns import service as campaigns
 from app.core.db import session_scope
+from app.customers.service import upsert_customers
 from app.models import Customer, Event, Message
 from app.models.base import utcnow
 from app.models.campaign_schemas import CampaignCreate
-from app.services import campaigns
-from app.services.customers import upsert_customers
-from app.services.workspaces import create_workspace
+from app.platform.workspaces import create_workspace
 
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

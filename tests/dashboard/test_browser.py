@@ -21,7 +21,7 @@ import pytest
 
 from app.core.db import session_scope
 from app.models.schemas import EspConnectionIn
-from app.services import esp_config
+from app.platform import esp_config
 from tests.dashboard.helpers import add_engagement, make_workspace, planned_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,8 +98,8 @@ def _seed() -> tuple[str, str, str]:
 
 def _seed_model_rows(ws_id: str) -> None:
     """Real models: a simulated history written into the workspace and fitted, plus a small simulation report."""
-    from app.services.demo_seed import seed_demo
-    from app.services.simulation_store import store_report
+    from app.demo.seed import seed_demo
+    from app.modelling.simulation_store import store_report
     from app.simulate.sendtime_eval import run_simulation
 
     seed_demo(ws_id, n_customers=400, seed=5, fit=True, campaign=False)

@@ -12,8 +12,8 @@ from app.core.config import get_settings
 from app.core.db import session_scope
 from app.models import ApiKey, Campaign, ModelVersion
 from app.models.base import utcnow
-from app.services.dashboard import campaign_views
-from app.services.dashboard.campaign_form import CampaignForm, parse
+from app.web import campaign_views
+from app.web.campaign_form import CampaignForm, parse
 from tests.dashboard.helpers import add_engagement, csrf_of, make_workspace, planned_campaign, sign_in
 
 PAGES = ["/", "/campaigns", "/campaigns/new", "/customers", "/models", "/settings", "/campaigns/abc"]
@@ -361,8 +361,9 @@ def test_pages_send_security_headers_and_serve_their_own_assets(client, shop):
 
 
 def test_a_failed_planning_job_is_shown(client, shop):
+    from app.campaigns import service as campaigns
     from app.models.campaign_schemas import CampaignCreate
-    from app.services import campaigns, jobs
+    from app.platform import jobs
     from tests.dashboard.helpers import campaign_body
 
     with session_scope() as s:
@@ -384,7 +385,7 @@ def test_names_are_escaped_everywhere(client, shop):
 
 
 def test_chart_svg_escapes_and_scales():
-    from app.services.dashboard import charts
+    from app.web import charts
 
     svg = str(charts.funnel([("<b>", 3), ("x", 0)], title="a & b"))
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "a &amp; b" in svg

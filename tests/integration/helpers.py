@@ -56,8 +56,9 @@ def drive(client, auth, cid: str, until=("sent",), timeout: float = 120) -> dict
 
 def plan_in_process(workspace_id: str, cid: str) -> None:
     """Launch a draft and plan it in this process (tests that drive dispatch themselves)."""
+    from app.campaigns import planning
+    from app.campaigns import service as campaigns
     from app.core.db import session_scope
-    from app.services import campaigns, planning
 
     with session_scope() as s:
         campaigns.mark_launching(s, workspace_id, cid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.unsubscribe import unsubscribe_url
+from app.delivery.unsubscribe import unsubscribe_url
 from tests.fake_esp import FakeESP
 from tests.integration.helpers import add_customers, campaign_body, drive, launch_and_plan
 

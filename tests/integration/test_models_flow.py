@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.demo_seed import seed_demo
+from app.demo.seed import seed_demo
 from tests.support import wait_for
 
 pytestmark = pytest.mark.usefixtures("celery_worker_proc")
@@ -88,7 +88,7 @@ def test_job_of_other_workspace_is_404(client, auth):
     import uuid
 
     from app.core.db import session_scope
-    from app.services.workspaces import create_workspace
+    from app.platform.workspaces import create_workspace
 
     job = client.post("/v1/models/fit", headers=auth).json()["job_id"]
     with session_scope() as s:

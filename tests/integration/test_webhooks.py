@@ -143,7 +143,7 @@ def test_erased_customer_events_are_dropped(client, auth, workspace, sg):
 
 def test_outbox_webhook_with_derived_key(client, auth, workspace):
     from app.esp import outbox
-    from app.services.webhooks import outbox_key
+    from app.ingest.webhooks import outbox_key
 
     client.put("/v1/esp", headers=auth, json={"provider": "outbox", "from_email": "n@example.com"})
     add_customers(client, auth, 1, prefix="o")

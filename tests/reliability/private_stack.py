@@ -140,7 +140,7 @@ class PrivateStack:
         return restarted
 
     def start_service(self) -> None:
-        self.python("from app.services.migrations import migrate; migrate()")
+        self.python("from app.platform.migrations import migrate; migrate()")
         port = free_port()
         self._spawn("api", [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
                             str(port), "--no-access-log", "--log-level", "warning"])
@@ -163,7 +163,7 @@ class PrivateStack:
 
     def workspace(self) -> tuple[str, str]:
         out = self.python("import json; from app.core.db import session_scope; "
-                          "from app.services.workspaces import create_workspace\n"
+                          "from app.platform.workspaces import create_workspace\n"
                           "with session_scope() as s:\n    ws, key = create_workspace(s, 'outage')\n"
                           "print(json.dumps([ws.id, key]))")
         ws, key = json.loads(out.strip().splitlines()[-1])

@@ -20,10 +20,11 @@ from sqlmodel import func, select
 
 from app.core.db import session_scope
 from app.core.queue import producer
+from app.delivery import dispatch
 from app.esp import sendgrid
+from app.ingest import ingestion as ingest
 from app.models import Message
 from app.models.base import utcnow
-from app.services import dispatch, ingest
 from tests.fake_esp import FakeESP
 from tests.integration.helpers import add_customers, campaign_body, plan_in_process
 from tests.support import start_worker, stop_process, wait_for

@@ -15,8 +15,8 @@ from sqlalchemy import update
 from sqlmodel import func, select
 
 from app.core.db import session_scope
+from app.delivery import dispatch, esp_delivery
 from app.models import Message, WebhookInbox
-from app.services import dispatch, esp_delivery
 from tests.reliability.faulty_esp import FaultyESP
 from tests.reliability.test_dispatch_chaos import _post_delivered, _setup, _statuses
 from tests.support import wait_for

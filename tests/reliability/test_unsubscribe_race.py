@@ -14,10 +14,10 @@ import time
 from sqlmodel import select
 
 from app.core.db import session_scope
+from app.delivery import dispatch
+from app.delivery.unsubscribe import unsubscribe_url
 from app.models import Customer, Message
 from app.models.base import utcnow
-from app.services import dispatch
-from app.services.unsubscribe import unsubscribe_url
 from tests.reliability.faulty_esp import FaultyESP
 from tests.reliability.test_dispatch_chaos import _setup
 

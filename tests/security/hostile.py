@@ -19,8 +19,8 @@ from sqlmodel import func, select
 
 from app.core.db import session_scope
 from app.esp import outbox, sendgrid, sns
+from app.ingest.webhooks import outbox_key
 from app.models import Customer, Event, WebhookInbox
-from app.services.webhooks import outbox_key
 
 PROVIDERS = ("sendgrid", "mailgun", "postmark", "ses", "outbox")
 SG_KEY = ec.generate_private_key(ec.SECP256R1())

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from app.core.db import session_scope
 from app.models import Customer, Message
-from app.services.workspaces import create_workspace
+from app.platform.workspaces import create_workspace
 from tests.dashboard.helpers import sign_in
 from tests.integration.helpers import add_customers, campaign_body
 
@@ -104,7 +104,7 @@ def test_esp_and_models_are_the_callers_own(client, victim, attacker):
     assert r.status_code == 200 and not _leaks(r.text, victim)
     # The victim's webhook URL with the attacker's own proof is refused.
     from app.esp import outbox
-    from app.services.webhooks import outbox_key
+    from app.ingest.webhooks import outbox_key
     body = b'{"events": [{"id": "x", "type": "complained", "email": "secret0@example.com", "timestamp": 1}]}'
     r = client.post(f"/v1/webhooks/outbox/{victim['ws']}", content=body,
                     headers={"X-Outbox-Signature": outbox.sign(body, outbox_key(attacker["ws"]))})

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from app.core.db import session_scope
-from app.services.customer_import import import_customers_csv
+from app.customers.csv_import import import_customers_csv
 from tests.security.hostile import customer_count
 
 FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1+1)*cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "=HYPERLINK(\"http://x\")",

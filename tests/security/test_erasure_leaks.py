@@ -8,8 +8,8 @@ import time
 from sqlmodel import func, select
 
 from app.core.db import session_scope
+from app.ingest import ingestion as ingest
 from app.models import Erasure, Event, WebhookInbox
-from app.services import ingest
 from tests.integration.helpers import add_customers
 from tests.security.hostile import connect, sign
 from tests.support import wait_for

@@ -6,7 +6,7 @@ import email
 import email.policy
 
 from app.core.config import get_settings
-from app.services import dispatch
+from app.delivery import dispatch
 from tests.integration.helpers import campaign_body, plan_in_process
 from tests.security.hostile import customer_count
 

@@ -8,8 +8,8 @@ from sqlmodel import select
 
 from app.core.db import session_scope
 from app.core.security import sign_token
+from app.delivery.unsubscribe import unsubscribe_url
 from app.models import Customer, Message
-from app.services.unsubscribe import unsubscribe_url
 from tests.dashboard.helpers import make_workspace, planned_campaign
 
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from app.services import ingest
+from app.ingest import ingestion as ingest
 from tests.security.hostile import (
     MG_KEY,
     PROVIDERS,

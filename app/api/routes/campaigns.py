@@ -4,8 +4,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from app.api.deps import SessionDep, WorkspaceDep
+from app.campaigns import launch, preview
+from app.campaigns import service as campaigns
+from app.campaigns import stats as campaign_stats
 from app.models.campaign_schemas import CampaignCreate, PreviewIn
-from app.services import campaign_stats, campaigns, launch, preview
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 

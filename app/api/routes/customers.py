@@ -3,8 +3,9 @@
 from fastapi import APIRouter, Response
 
 from app.api.deps import SessionDep, WorkspaceDep
+from app.customers import gdpr
+from app.customers import service as customers
 from app.models.schemas import CustomerBatchIn, CustomerBatchOut, CustomerPublic
-from app.services import customers, gdpr
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from app.api.deps import SessionDep, WorkspaceDep
 from app.models.schemas import EspConnectionIn, EspConnectionPublic
-from app.services import esp_config
+from app.platform import esp_config
 
 router = APIRouter(prefix="/v1/esp", tags=["esp"])
 

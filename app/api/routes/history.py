@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, WorkspaceDep
-from app.services import history
+from app.ingest import history
 
 router = APIRouter(prefix="/v1/history", tags=["history"])
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from app.api.deps import SessionDep, WorkspaceDep
 from app.models.schemas import JobPublic
-from app.services import jobs
+from app.platform import jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import SessionDep, WorkspaceDep
-from app.services import models_view
+from app.modelling import models_view
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

@@ -4,8 +4,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.services.health import health
-from app.services.metrics import REGISTRY
+from app.platform.health import health
+from app.platform.metrics import REGISTRY
 
 router = APIRouter(tags=["operations"])
 

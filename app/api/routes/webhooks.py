@@ -8,7 +8,7 @@ from app.api.body import read_limited
 from app.core.config import get_settings
 from app.core.db import session_scope
 from app.esp import WebhookError
-from app.services import webhooks
+from app.ingest import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

@@ -1,0 +1,47 @@
+"""Launch a campaign: mark it planning, create the job, enqueue the planning task after commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.campaigns import service as campaigns
+from app.core.queue import enqueue
+from app.models import Campaign, Job
+from app.models.base import utcnow
+from app.platform import jobs
+
+log = logging.getLogger("sendwise.launch")
+PLAN_TASK = "sendwise.plan.campaign"
+
+
+def launch(session: Session, workspace_id: str, campaign_id: str) -> dict[str, Any]:
+    """202 body: the campaign is `planning`; the planning job runs on a worker."""
+    camp = campaigns.mark_launching(session, workspace_id, campaign_id)
+    job = jobs.create_job(session, workspace_id, f"plan_campaign:{camp.id}")
+    try:
+        enqueue(PLAN_TASK, camp.id, job.id)
+    except Exception as exc:  # broker down: the sweep below enqueues it again
+        log.warning("could not enqueue planning: %s", type(exc).__name__, extra={"campaign_id": camp.id})
+    return {"id": camp.id, "status": camp.status, "job_id": job.id}
+
+
+def requeue_stuck(session: Session, older_than: float = 120.0) -> int:
+    """Campaigns left in `planning` with a job that never started (broker was down): enqueue again."""
+    cutoff = utcnow() - dt.timedelta(seconds=older_than)
+    stuck = session.exec(
+        select(Campaign).where(col(Campaign.status) == "planning", col(Campaign.launched_at) < cutoff)
+    ).all()
+    n = 0
+    for camp in stuck:
+        job = session.exec(
+            select(Job).where(Job.kind == f"plan_campaign:{camp.id}").order_by(col(Job.created_at).desc())
+        ).first()
+        if job is None or job.status in ("queued", "failed"):
+            job = jobs.create_job(session, camp.workspace_id, f"plan_campaign:{camp.id}")
+            enqueue(PLAN_TASK, camp.id, job.id)
+            n += 1
+    return n

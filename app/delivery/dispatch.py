@@ -1,0 +1,350 @@
+"""Dispatch: claim due messages with row locks, check suppression, render, hand to the ESP, record the outcome.
+
+A message goes planned → sending (claimed) → attempted (just before the ESP call) → sent | failed |
+suppressed | cancelled. Each step commits before the next, so a worker killed at any instant leaves a
+state `reconcile` can finish without a second send: claimed-but-not-attempted goes back to planned;
+attempted-but-unconfirmed is settled by the ESP's own events, never by sending again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlmodel import Session, col
+
+from app.campaigns.rendering import CompiledCampaign, compile_campaign
+from app.core.db import is_postgres, json_loads, session_scope
+from app.delivery import esp_delivery
+from app.delivery.unsubscribe import unsubscribe_url
+from app.models import Campaign, Customer, Message
+from app.models.base import utcnow
+
+log = logging.getLogger("sendwise.dispatch")
+LIVE_CAMPAIGN = ("scheduled", "sending")
+
+
+@dataclass
+class TickResult:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    cancelled: int = 0
+    deferred: int = 0
+
+
+Claims = dict[str, int]
+"""Claimed message id → its claim number (`attempts` after the claim): the claim's token. A claim that
+`reconcile` took back and another worker claimed again has a higher number, so the first claimant can
+tell that the message is no longer its to send."""
+
+
+def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> Claims:
+    """Atomically move up to `limit` due messages of live campaigns to `sending`; returns their claims."""
+    now = now or utcnow()
+    lock = "FOR UPDATE OF m SKIP LOCKED" if is_postgres(session) else ""
+    rows = session.execute(
+        text(
+            f"""UPDATE message SET status = 'sending', claimed_at = :now, attempts = attempts + 1
+            WHERE id IN (
+                SELECT m.id FROM message m JOIN campaign c ON c.id = m.campaign_id
+                WHERE m.status = 'planned' AND m.scheduled_at <= :now AND c.status IN ('scheduled', 'sending')
+                ORDER BY m.scheduled_at LIMIT :n {lock}
+            ) RETURNING id, attempts"""
+        ),
+        {"now": now, "n": limit},
+    ).all()
+    session.commit()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def dispatch_due(batch_size: int | None = None, time_budget: float = 50.0) -> TickResult:
+    """Claim and send due messages in batches until none is due or the time budget is spent.
+
+    Pipelined, one batch deep: while a batch is with the ESP (marked attempted, the HTTP call, the
+    outcome recorded) on a helper thread, the next one is claimed, loaded and rendered here. Each batch
+    keeps its own order of commits, so what `reconcile` finds after a crash is unchanged.
+    """
+    from concurrent.futures import Future
+
+    from app.core.config import get_settings
+
+    batch_size = batch_size or get_settings().DISPATCH_BATCH_SIZE
+    result = TickResult()
+    t0 = time.monotonic()
+    pending: Future[None] | None = None
+    try:
+        while time.monotonic() - t0 < time_budget:
+            with session_scope() as s:
+                claims = claim_due(s, batch_size)
+            if not claims:
+                break
+            result.claimed += len(claims)
+            prepared = prepare_claimed(claims, result)
+            if pending is not None:
+                pending.result()
+            pending = _delivery_pool().submit(deliver_prepared, prepared, result)
+    finally:
+        if pending is not None:
+            pending.result()
+    finish_campaigns()
+    return result
+
+
+_pool: Any = None
+
+
+def _delivery_pool() -> Any:
+    """One helper thread per process for the ESP side of a batch (created on first use)."""
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendwise-deliver")
+    return _pool
+
+
+@dataclass(slots=True)
+class Claimed:
+    """What rendering one claimed message needs (one row of `load_claimed`)."""
+
+    id: str
+    workspace_id: str
+    campaign_id: str
+    subject_index: int
+    category: str | None
+    customer_id: int | None
+    external_id: str | None
+    email: str | None
+    attributes: dict[str, Any]
+    timezone: str | None
+    locale: str | None
+    customer_status: str | None
+    campaign_status: str
+    claim: int = 0
+
+
+_LOAD = (
+    "SELECT m.id, m.workspace_id, m.campaign_id, m.subject_index, m.category, c.id, c.external_id, c.email, "
+    "c.attributes, COALESCE(NULLIF(c.timezone, ''), c.inferred_timezone), c.locale, c.status, camp.status, "
+    "m.attempts "
+    "FROM message m LEFT JOIN customer c ON c.id = m.customer_id JOIN campaign camp ON camp.id = m.campaign_id "
+    "WHERE "
+)
+
+
+def load_claimed(s: Session, ids: list[str]) -> list[Claimed]:
+    """The claimed messages still `sending`, with their customer and campaign status: one query, no ORM."""
+    if not ids:
+        return []
+    if is_postgres(s):  # one array parameter
+        rows = s.execute(text(_LOAD + "m.status = 'sending' AND m.id = ANY(CAST(:ids AS varchar[]))"),
+                         {"ids": ids}).all()
+    else:
+        rows = []
+        for k in range(0, len(ids), 500):
+            chunk = ids[k:k + 500]
+            marks = {f"i{j}": v for j, v in enumerate(chunk)}
+            where = f"m.status = 'sending' AND m.id IN ({', '.join(':' + name for name in marks)})"
+            rows.extend(s.execute(text(_LOAD + where), marks).all())
+    return claimed_rows(rows)
+
+
+def claimed_rows(rows: Any) -> list[Claimed]:
+    """`Claimed` from rows of the `_LOAD` columns (attributes decoded where the driver left JSON text)."""
+    out = []
+    for r in rows:
+        attrs = r[8]
+        if isinstance(attrs, str | bytes):
+            attrs = json_loads(attrs)
+        out.append(Claimed(r[0], r[1], r[2], int(r[3] or 0), r[4], None if r[5] is None else int(r[5]), r[6], r[7],
+                           attrs if isinstance(attrs, dict) else {}, r[9], r[10], r[11], r[12], int(r[13] or 0)))
+    return out
+
+
+Prepared = list[tuple[str, list[Any], dict[str, dict[str, Any]]]]
+
+
+def prepare_claimed(claims: Claims, result: TickResult) -> Prepared:
+    """Load claimed messages, settle those that must not go (suppression is checked now, at send time,
+    not only at planning time) and render the rest: `[(workspace_id, emails, meta)]`.
+
+    A message whose claim number moved on was taken back and claimed again meanwhile: it is skipped."""
+    with session_scope() as s:
+        rows = [m for m in load_claimed(s, list(claims)) if m.claim == claims[m.id]]
+        outcome: dict[str, tuple[str, str | None]] = {}
+        ready: dict[str, list[Claimed]] = defaultdict(list)
+        for m in rows:
+            if m.campaign_status not in LIVE_CAMPAIGN:
+                outcome[m.id] = ("cancelled", "campaign cancelled")
+            elif m.customer_id is None:
+                outcome[m.id] = ("cancelled", "customer erased")
+            elif m.customer_status != "subscribed":
+                outcome[m.id] = ("suppressed", f"customer {m.customer_status} before sending")
+            else:
+                ready[m.workspace_id].append(m)
+        if outcome:
+            _settle(s, outcome, result)
+            s.commit()
+        for items in ready.values():
+            for camp_id in {m.campaign_id for m in items} - _compiled.keys():
+                camp = s.get(Campaign, camp_id)
+                if camp is not None:
+                    compiled_for(camp)
+    return [(workspace_id, *_render(items)) for workspace_id, items in ready.items()]
+
+
+def deliver_prepared(prepared: Prepared, result: TickResult) -> None:
+    for workspace_id, emails, meta in prepared:
+        esp_delivery.deliver(workspace_id, emails, meta, result)
+
+
+_compiled: dict[str, CompiledCampaign] = {}
+
+
+def compiled_for(camp: Campaign) -> CompiledCampaign:
+    key = camp.id
+    if key not in _compiled:
+        if len(_compiled) > 256:
+            _compiled.clear()
+        _compiled[key] = compile_campaign(camp.id, camp.name, camp.subject_variants, camp.template_html,
+                                          camp.template_text, camp.content_blocks)
+    return _compiled[key]
+
+
+def customer_context(cust: Customer | Claimed) -> dict[str, Any]:
+    """What templates see as `customer`."""
+    tz = cust.timezone if isinstance(cust, Claimed) else (cust.timezone or cust.inferred_timezone)
+    return {"external_id": cust.external_id, "email": cust.email, "attributes": cust.attributes or {},
+            "timezone": tz, "locale": cust.locale}
+
+
+_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
+
+
+def _render(items: list[Claimed]) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    from app.esp.outgoing import OutgoingEmail
+
+    emails, meta = [], {}
+    for m in items:
+        url = unsubscribe_url(m.id)
+        compiled = _compiled.get(m.campaign_id)
+        if compiled is None:  # evicted meanwhile (more than 256 campaigns in one batch)
+            with session_scope() as s:
+                camp = s.get(Campaign, m.campaign_id)
+            assert camp is not None
+            compiled = compiled_for(camp)
+        subject, html, txt = compiled.render(customer_context(m), m.subject_index, m.category, url)
+        first_name = m.attributes.get("first_name")
+        emails.append(OutgoingEmail(
+            message_id=m.id, to_email=m.email or "", to_name=first_name,
+            subject=subject, html=html, text=txt,
+            headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": _UNSUBSCRIBE_POST},
+        ))
+        meta[m.id] = {"customer_id": m.customer_id, "subject": subject, "category": m.category,
+                      "workspace_id": m.workspace_id, "claim": m.claim}
+    return emails, meta
+
+
+def _settle(s: Session, outcome: dict[str, tuple[str, str | None]], result: TickResult) -> None:
+    """One UPDATE per (status, reason), not one per message."""
+    groups: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    for mid, key in outcome.items():
+        groups[key].append(mid)
+    for (status, reason), mids in groups.items():
+        for k in range(0, len(mids), 500):
+            s.execute(update(Message).where(col(Message.id).in_(mids[k:k + 500]))
+                      .values(status=status, reason=reason))
+        setattr(result, status, getattr(result, status) + len(mids))
+
+
+def finish_campaigns() -> None:
+    """Live campaigns move to `sending` once something went out and to `sent` when nothing is left."""
+    with session_scope() as s:
+        s.execute(text(
+            "UPDATE campaign SET status = 'sending' WHERE status = 'scheduled' AND EXISTS "
+            "(SELECT 1 FROM message m WHERE m.campaign_id = campaign.id AND m.status <> 'planned')"
+        ))
+        s.execute(
+            text(
+                "UPDATE campaign SET status = 'sent', finished_at = :now WHERE status IN ('scheduled', 'sending') "
+                "AND NOT EXISTS (SELECT 1 FROM message m WHERE m.campaign_id = campaign.id "
+                "AND m.status IN ('planned', 'sending'))"
+            ),
+            {"now": utcnow()},
+        )
+        s.commit()
+
+
+INTERRUPTED = "interrupted during the ESP call and no ESP event confirmed it; not resent"
+
+
+def reconcile(stale_after: float = 600.0, give_up_after: float = 6 * 3600.0) -> dict[str, int]:
+    """Settle messages left in `sending` by a worker that died.
+
+    Never attempted → back to `planned` (safe to send). Attempted through the outbox → back to
+    `planned` too (the file is named by message id, so a second write replaces the first). Attempted
+    through an HTTP ESP → `sent` as soon as the ESP reports the message (an event carries its id; the
+    ingester also does this on arrival). After `give_up_after` with no event: if the ESP has since
+    reported on messages attempted *after* this one, it never accepted this one → back to `planned`;
+    with no such evidence (no webhooks configured) → `failed` with a reason, since sending again
+    could duplicate it.
+    """
+    cutoff = utcnow() - dt.timedelta(seconds=stale_after)
+    give_up = utcnow() - dt.timedelta(seconds=give_up_after)
+    with session_scope() as s:
+        back = s.execute(
+            update(Message)
+            .where(col(Message.status) == "sending", col(Message.attempted_at).is_(None),
+                   col(Message.claimed_at) < cutoff)
+            .values(status="planned")
+        )
+        outbox = s.execute(text(
+            "UPDATE message SET status = 'planned', attempted_at = NULL WHERE status = 'sending' "
+            "AND attempted_at < :cut AND workspace_id IN (SELECT workspace_id FROM esp_connection "
+            "WHERE provider = 'outbox')"), {"cut": cutoff})
+        seen = s.execute(text(
+            "UPDATE message SET status = 'sent', sent_at = COALESCE(sent_at, attempted_at), reason = NULL "
+            "WHERE status = 'sending' AND attempted_at < :cut AND EXISTS "
+            "(SELECT 1 FROM event e WHERE e.message_id = message.id)"
+        ), {"cut": cutoff})
+        never_arrived = s.execute(text(
+            "UPDATE message SET status = 'planned', attempted_at = NULL, "
+            "reason = 'resent: the ESP reported later messages but never this one' "
+            "WHERE status = 'sending' AND attempted_at < :give_up "
+            "AND NOT EXISTS (SELECT 1 FROM event e WHERE e.message_id = message.id) "
+            "AND EXISTS (SELECT 1 FROM event e JOIN message m2 ON m2.id = e.message_id "
+            "WHERE e.workspace_id = message.workspace_id AND m2.attempted_at > message.attempted_at)"
+        ), {"give_up": give_up})
+        unknown = s.execute(
+            update(Message)
+            .where(col(Message.status) == "sending", col(Message.attempted_at) < give_up)
+            .values(status="failed", reason=INTERRUPTED)
+        )
+        s.commit()
+    finish_campaigns()
+    return {"requeued": _count(back) + _count(outbox) + _count(never_arrived), "confirmed": _count(seen),
+            "unknown": _count(unknown)}
+
+
+def confirm_by_events(s: Session, message_ids: list[str]) -> None:
+    """An ESP event names a message whose send was interrupted: it was accepted after all (caller commits)."""
+    if not message_ids:
+        return
+    s.execute(
+        update(Message)
+        .where(col(Message.id).in_(message_ids), col(Message.attempted_at).is_not(None),
+               (col(Message.status) == "sending") | ((col(Message.status) == "failed")
+                                                     & (col(Message.reason) == INTERRUPTED)))
+        .values(status="sent", sent_at=Message.attempted_at, reason=None)
+    )
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,108 @@
+"""Reading customers' send-time profiles (the per-customer output of a fit) and cold starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from app.campaigns.audience import AudienceRows
+from app.core.bulk import int_array_literal, positions
+from app.core.db import is_postgres
+from app.models import Customer, CustomerProfile
+from app.sendtime import OFFSET_SOURCE_NAMES, cold_start_scores, explain
+
+
+def decode_scores(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32, count=24)
+
+
+def profile_view(prof: CustomerProfile) -> dict[str, Any]:
+    """The contract's `send_time` object from a stored profile."""
+    scores = decode_scores(prof.scores)
+    return {
+        "best_hour_local": int(prof.best_hour),
+        "hourly_scores": [round(float(s), 4) for s in scores],
+        "confidence": round(float(prof.confidence), 3),
+        "source": prof.source,
+        "explanation": explain(best_hour=int(prof.best_hour), source=prof.source, human_opens=int(prof.human_opens),
+                               peak_start=int(prof.peak_start), peak_end=int(prof.peak_end),
+                               offset_source=OFFSET_SOURCE_NAMES.index(prof.offset_source)
+                               if prof.offset_source in OFFSET_SOURCE_NAMES else 0),
+    }
+
+
+def segment_index(params: dict[str, Any], segment: Any) -> int | None:
+    names = params.get("segment_names") or []
+    return names.index(str(segment)) if segment is not None and str(segment) in names else None
+
+
+def cold_start_view(params: dict[str, Any], customer: Customer) -> dict[str, Any]:
+    """A customer absent from the last fit: the segment's or the workspace's curve."""
+    segment = (customer.attributes or {}).get("segment")
+    scores, source = cold_start_scores(params, segment_index(params, segment))
+    best = int(np.argmax(scores))
+    return {
+        "best_hour_local": best,
+        "hourly_scores": [round(float(s), 4) for s in scores],
+        "confidence": 0.0,
+        "source": source,
+        "explanation": explain(best_hour=best, source=source, segment_name=str(segment) if segment else None,
+                               has_history=False),
+    }
+
+
+def hour_scores(session: Session, workspace_id: str, aud: AudienceRows) -> np.ndarray:
+    """(n, 24) local-hour scores for an audience: fitted profiles, else cold start by segment, else default."""
+    from app.modelling.sendtime_view import default_curve, latest_model
+
+    n = len(aud)
+    out = np.empty((n, 24), dtype=np.float32)
+    have = np.zeros(n, dtype=bool)
+    if is_postgres(session):
+        _fetch_profiles_pg(session, aud.ids, out, have)
+    else:
+        pos = {int(c): i for i, c in enumerate(aud.ids)}
+        ids = [int(c) for c in aud.ids]
+        for k in range(0, n, 10_000):
+            rows = session.execute(
+                select(CustomerProfile.customer_id, CustomerProfile.scores)
+                .where(col(CustomerProfile.customer_id).in_(ids[k:k + 10_000]))
+            ).all()
+            for cid, blob in rows:
+                i = pos[int(cid)]
+                out[i] = decode_scores(blob)
+                have[i] = True
+    if have.all():
+        return out
+    model = latest_model(session, workspace_id)
+    if model is None:
+        out[~have] = np.asarray(default_curve(), dtype=np.float32)
+        return out
+    cache: dict[int | None, np.ndarray] = {}
+    for i in (int(x) for x in np.flatnonzero(~have)):
+        seg = segment_index(model.params, aud.attributes[i].get("segment"))
+        if seg not in cache:
+            cache[seg] = np.asarray(cold_start_scores(model.params, seg)[0], dtype=np.float32)
+        out[i] = cache[seg]
+    return out
+
+
+def _fetch_profiles_pg(session: Session, ids: np.ndarray, out: np.ndarray, have: np.ndarray) -> None:
+    """PostgreSQL: profiles of 200,000 customers per query (one array parameter), decoded in one go."""
+    for k in range(0, len(ids), 200_000):
+        rows = session.execute(text(
+            "SELECT customer_id, scores FROM customer_profile WHERE customer_id = ANY(CAST(:ids AS bigint[]))"
+        ), {"ids": int_array_literal(ids[k:k + 200_000])}).all()
+        if not rows:
+            continue
+        idx = positions(ids, [r[0] for r in rows])
+        blobs = [bytes(r[1]) for r in rows]
+        if all(len(b) == 96 for b in blobs):  # float32[24] each: decode every row at once
+            out[idx] = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, 24)
+        else:
+            for i, blob in zip(idx, blobs, strict=True):
+                out[i] = decode_scores(blob)
+        have[idx] = True

@@ -1,0 +1,206 @@
+"""View models of the campaign pages: the list, one campaign's report, and the draft → preview → launch flow."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from app.campaigns import launch, preview, slots
+from app.campaigns import service as campaigns
+from app.campaigns import stats as campaign_stats
+from app.core.db import is_postgres
+from app.core.errors import Invalid, NotFound, ServiceError
+from app.customers.service import get_customer
+from app.models import Campaign, Customer, Job, Message, Workspace
+from app.web import charts
+from app.web.campaign_form import CampaignForm, Errors, invalid_field, parse
+
+LIVE = {"planning": 2, "sending": 5, "scheduled": 15}  # status → seconds between auto-refreshes
+FUNNEL = ("planned", "sent", "delivered", "opened", "clicked")
+
+
+def _rate(k: int, n: int) -> float | None:
+    return k / n if n else None
+
+
+def campaign_rows(session: Session, workspace_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    """One row per campaign, newest first: status, size and human open and click rates."""
+    rows = []
+    for camp in campaigns.list_campaigns(session, workspace_id, limit):
+        counts = campaign_stats.campaign_stats(session, camp)["counts"]
+        rows.append({
+            "id": camp.id, "name": camp.name, "status": camp.status, "created_at": camp.created_at,
+            "window_start": camp.window_start, "planned": counts["planned"], "sent": counts["sent"],
+            "open_rate": _rate(counts["opened"], counts["sent"]),
+            "click_rate": _rate(counts["clicked"], counts["sent"]),
+        })
+    return rows
+
+
+def local_hour_counts(session: Session, camp: Campaign, default_tz: str) -> tuple[list[int], list[int]]:
+    """Emails per local hour of each recipient: (already sent, still to send); skipped ones are left out.
+
+    Grouped in SQL by (time zone, minute) so a million messages cost a few thousand rows; the
+    minute (not the hour) keeps half-hour zones such as Asia/Kolkata in the right local hour.
+    """
+    minute = ("date_trunc('minute', m.scheduled_at)" if is_postgres(session)
+              else "strftime('%Y-%m-%d %H:%M:00', m.scheduled_at)")
+    rows = session.execute(text(
+        f"""SELECT COALESCE(c.timezone, c.inferred_timezone, :tz) AS tz, {minute} AS t,
+                   CASE WHEN m.status = 'sent' THEN 1 ELSE 0 END AS done, COUNT(*) AS n
+            FROM message m LEFT JOIN customer c ON c.id = m.customer_id
+            WHERE m.campaign_id = :c AND m.status IN ('planned', 'sending', 'sent')
+            GROUP BY 1, 2, 3"""
+    ), {"c": camp.id, "tz": default_tz}).all()
+    sent, pending = [0] * 24, [0] * 24
+    for tz, t, done, n in rows:
+        when = t if isinstance(t, dt.datetime) else dt.datetime.fromisoformat(str(t))
+        try:
+            zone = slots.zone(str(tz))
+        except (ValueError, KeyError):
+            zone = slots.zone(default_tz)
+        hour = when.replace(tzinfo=dt.UTC).astimezone(zone).hour
+        (sent if done else pending)[hour] += int(n)
+    return sent, pending
+
+
+def planning_error(session: Session, camp: Campaign) -> str | None:
+    """The error of the campaign's last planning job if it failed (the sweep retries it)."""
+    if camp.status != "planning":
+        return None
+    job = session.exec(
+        select(Job).where(Job.workspace_id == camp.workspace_id, Job.kind == f"plan_campaign:{camp.id}")
+        .order_by(col(Job.created_at).desc())
+    ).first()
+    return (job.error or "unknown error") if job is not None and job.status == "failed" else None
+
+
+def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str, Any]:
+    """Everything the campaign page shows; NotFound for another workspace's campaign."""
+    camp = campaigns.get_campaign(session, ws.id, campaign_id)
+    view = campaigns.campaign_view(camp)
+    stats = campaign_stats.campaign_stats(session, camp)
+    counts = stats["counts"]
+    sent, pending = local_hour_counts(session, camp, ws.default_timezone)
+    by_status = stats["by_status"]
+    total = counts["planned"]
+    done = sum(n for s, n in by_status.items() if s not in ("planned", "sending"))
+    uplift = stats["uplift"]
+    ci_rows = [(label, uplift[key]["diff"], tuple(uplift[key]["ci95"]) if uplift[key]["ci95"] else None)
+               for key, label in (("open_rate", "Open rate"), ("click_rate", "Click rate"))]
+    arms = [{"name": name, **stats["arms"][name]} for name in ("personalized", "explore", "holdout")]
+    return {
+        "campaign": view,
+        "counts": counts,
+        "by_status": by_status,
+        "arms": arms,
+        "uplift": uplift,
+        "machine_opens": stats["machine_opens"],
+        "bot_clicks": stats["bot_clicks"],
+        "progress": {"done": done, "total": total, "share": done / total if total else 0.0},
+        "refresh": LIVE.get(camp.status),
+        "planning_error": planning_error(session, camp),
+        "hours": [{"hour": h, "sent": sent[h], "pending": pending[h]} for h in range(24)],
+        "hour_chart": charts.hour_bars(
+            [charts.Series(sent, "bar sent", "sent"), charts.Series(pending, "bar pending", "scheduled")],
+            title="Emails per local hour of the recipient",
+            desc=f"{sum(sent):,} sent and {sum(pending):,} still scheduled, by the recipient's local hour.",
+        ) if total else None,
+        "funnel_chart": charts.funnel([(name.capitalize(), int(counts[name])) for name in FUNNEL],
+                                      title="Delivery funnel"),
+        "ci_chart": charts.interval(ci_rows, title="Uplift over the holdout, with 95% confidence intervals"),
+        "messages": campaigns.list_messages(session, ws.id, camp.id, 20, None)["items"],
+        "can_launch": camp.status == "draft",
+        "can_cancel": camp.status in campaigns.CANCELLABLE,
+    }
+
+
+def customer_choices(session: Session, workspace_id: str, limit: int = 50) -> list[str]:
+    """A few external ids to suggest in the preview box."""
+    return list(session.exec(
+        select(Customer.external_id).where(Customer.workspace_id == workspace_id, Customer.status == "subscribed")
+        .order_by(col(Customer.id)).limit(limit)
+    ).all())
+
+
+def preview_for(session: Session, ws: Workspace, campaign_id: str, external_id: str) -> dict[str, Any]:
+    """The preview of one customer's email with the planned time in UTC and in their own zone."""
+    out = preview.preview(session, ws.id, campaign_id, external_id)
+    cust = get_customer(session, ws.id, external_id)
+    tz = cust.timezone or cust.inferred_timezone or ws.default_timezone
+    at = out.get("scheduled_at")
+    out["timezone"] = tz
+    out["local_at"] = at.astimezone(slots.zone(tz)) if isinstance(at, dt.datetime) else None
+    out["external_id"] = external_id
+    return out
+
+
+@dataclass
+class DraftResult:
+    """The outcome of submitting the new-campaign form."""
+
+    form: CampaignForm
+    errors: Errors = field(default_factory=dict)
+    draft_id: str | None = None
+    preview: dict[str, Any] | None = None
+    redirect: str | None = None
+
+
+def _discard_draft(session: Session, workspace_id: str, draft_id: str) -> None:
+    """Drop the draft this form made before (each submit stores the form anew; drafts have no messages)."""
+    if not draft_id:
+        return
+    camp = session.get(Campaign, draft_id)
+    if camp is None or camp.workspace_id != workspace_id or camp.status != "draft" or camp.launched_at is not None:
+        return
+    if session.exec(select(Message.id).where(Message.campaign_id == camp.id).limit(1)).first() is not None:
+        return
+    session.delete(camp)
+    session.commit()
+
+
+def submit_draft(session: Session, ws: Workspace, form: CampaignForm, action: str) -> DraftResult:
+    """Store the form as a draft (replacing this form's previous draft), then preview or launch it."""
+    result = DraftResult(form=form, draft_id=form.get("draft_id") or None)
+    data, errors = parse(form)
+    if data is None:
+        result.errors = errors
+        return result
+    try:
+        camp = campaigns.create_campaign(session, ws.id, data)
+    except Invalid as exc:
+        session.rollback()
+        key, msg = invalid_field(exc)
+        result.errors = {key: [msg]}
+        return result
+    _discard_draft(session, ws.id, form.get("draft_id"))
+    result.draft_id = camp.id
+    form.values["draft_id"] = camp.id
+    if action == "launch":
+        try:
+            launch.launch(session, ws.id, camp.id)
+        except ServiceError as exc:
+            session.rollback()
+            result.errors = {"_form": [exc.message]}
+            return result
+        result.redirect = f"/campaigns/{camp.id}"
+        return result
+    if action == "preview":
+        external_id = form.get("preview_external_id").strip()
+        if not external_id:
+            result.errors = {"preview_external_id": ["choose a customer (external id) to preview"]}
+            return result
+        try:
+            result.preview = preview_for(session, ws, camp.id, external_id)
+        except NotFound:
+            result.errors = {"preview_external_id": [f"no customer with external id “{external_id[:80]}”"]}
+        except ServiceError as exc:
+            result.errors = {"preview_external_id": [exc.message]}
+        except Exception as exc:  # noqa: BLE001 - a template failing on this customer's data is the marketer's to fix
+            msg = f"could not render for this customer: {type(exc).__name__}: {exc}"
+            result.errors = {"preview_external_id": [msg]}
+    return result
