@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from app.core.bulk import bulk_insert
 from app.core.db import session_scope
+from app.models import CampaignStatus, CustomerStatus
 from app.models.base import new_id, utcnow
 
 TIMEZONES = ("America/New_York", "America/Los_Angeles", "Europe/Berlin", "Europe/London", "Asia/Kolkata",
@@ -41,7 +42,7 @@ def insert_customers(workspace_id: str, n: int, seed: int = 0, progress: Progres
             if seg[i] < len(SEGMENTS):
                 attrs["segment"] = SEGMENTS[seg[i]]
             yield (workspace_id, f"c{i}", f"c{i}@bench.example.com", TIMEZONES[tz[i]], json.dumps(attrs),
-                   "subscribed", now, now)
+                   CustomerStatus.SUBSCRIBED, now, now)
 
     for lo in range(0, n, CHUNK):
         hi = min(n, lo + CHUNK)
@@ -130,7 +131,7 @@ def insert_profiles(workspace_id: str, ids: np.ndarray, share: float = 0.9, seed
     return int(have.sum())
 
 
-def insert_campaign(workspace_id: str, status: str, **over: Any) -> str:
+def insert_campaign(workspace_id: str, status: CampaignStatus, **over: Any) -> str:
     """A campaign row written directly (the API's validation is not what is measured)."""
     from app.models import Campaign
 

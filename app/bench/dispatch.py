@@ -26,6 +26,7 @@ from app.bench.data import insert_campaign, insert_customers
 from app.core.bulk import bulk_insert
 from app.core.config import PROJECT_ROOT
 from app.core.db import session_scope
+from app.models import CampaignStatus, MessageStatus
 from app.models.base import new_id, utcnow
 
 SetupProgress = Callable[[str, int, int], None]
@@ -56,7 +57,7 @@ def setup(n_messages: int, esp_url: str, progress: SetupProgress = _noop) -> dic
                                                  from_email="news@bench.example.com", from_name="Bench"))
     ids = insert_customers(ws_id, n_messages, progress=lambda n: progress("customers", n, n_messages))
     now = utcnow()
-    camp = insert_campaign(ws_id, "scheduled", window_start=now - dt.timedelta(minutes=5))
+    camp = insert_campaign(ws_id, CampaignStatus.SCHEDULED, window_start=now - dt.timedelta(minutes=5))
     rng = np.random.default_rng(7)
     subj = rng.integers(0, 3, n_messages)
     cat = rng.integers(0, len(CATEGORIES), n_messages)
@@ -66,7 +67,7 @@ def setup(n_messages: int, esp_url: str, progress: SetupProgress = _noop) -> dic
         with session_scope() as s:
             bulk_insert(s, "message", MSG_COLUMNS, (
                 (new_id(), ws_id, camp, int(ids[i]), "personalized", due, int(subj[i]), CATEGORIES[cat[i]], 1.0,
-                 1.0, 1.0, "planned", 0) for i in range(lo, hi)))
+                 1.0, 1.0, MessageStatus.PLANNED, 0) for i in range(lo, hi)))
             s.commit()
         progress("messages", hi - lo, n_messages)
     with session_scope() as s:

@@ -30,6 +30,7 @@ from app.bench.service import Service
 from app.core.bulk import bulk_insert
 from app.core.config import get_settings
 from app.core.db import session_scope
+from app.models import CampaignStatus, MessageStatus
 from app.models.base import new_id, utcnow
 
 SetupProgress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -89,7 +90,7 @@ def setup(n_events: int, n_customers: int, progress: SetupProgress = _noop) -> d
     n_messages = max(1, math.ceil(n_events / 2.33) + 1)
     ids = insert_customers(ws_id, n_customers, progress=lambda n: progress("customers", n, n_customers))
     insert_stats(ws_id, ids, progress=lambda n: progress("statistics", n, n_customers))
-    camp = insert_campaign(ws_id, "sent")
+    camp = insert_campaign(ws_id, CampaignStatus.SENT)
     now = utcnow()
     mids = [new_id() for _ in range(n_messages)]
     cust = [int(ids[i % len(ids)]) for i in range(n_messages)]
@@ -99,7 +100,8 @@ def setup(n_events: int, n_customers: int, progress: SetupProgress = _noop) -> d
         hi = min(n_messages, lo + 50_000)
         with session_scope() as s:
             bulk_insert(s, "message", MSG_COLUMNS, ((mids[i], ws_id, camp, cust[i], "personalized", sent, 0, "home",
-                                                     1.0, 1.0, 1.0, "sent", 1, sent, sent) for i in range(lo, hi)))
+                                                     1.0, 1.0, 1.0, MessageStatus.SENT, 1, sent, sent)
+                                                    for i in range(lo, hi)))
             bulk_insert(s, "send", SEND_COLUMNS, ((ws_id, cust[i], mids[i], sent, False, "bench", "home", "campaign")
                                                   for i in range(lo, hi)))
             s.commit()

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from app.bench import BenchResult, create_bench_workspace, drop_workspace, is_postgres_url, scratch_copy
 from app.bench.data import insert_campaign, insert_customers, insert_profiles, insert_stats
 from app.core.db import session_scope
-from app.models import ModelVersion
+from app.models import CampaignStatus, MessageStatus, ModelVersion
 from app.models.base import new_id, utcnow
 
 SetupProgress = Callable[[str, int, int], None]
@@ -58,7 +58,7 @@ def setup(n_customers: int, profile_share: float, models: bool, progress: SetupP
     fitted = _store_models(ws_id) if models else {"subject": "not fitted", "category": "not fitted"}
     progress("models", 1, 1)
     # Another recent campaign, so the frequency cap has something to find (5% of customers).
-    other = insert_campaign(ws_id, "sent")
+    other = insert_campaign(ws_id, CampaignStatus.SENT)
     now = utcnow()
     with session_scope() as s:
         from app.core.bulk import bulk_insert
@@ -67,12 +67,12 @@ def setup(n_customers: int, profile_share: float, models: bool, progress: SetupP
                                    "subject_index", "propensity", "subject_propensity", "category_propensity",
                                    "status", "sent_at", "attempts"),
                     ((new_id(), ws_id, other, int(c), "personalized", now - dt.timedelta(hours=3), 0, 1.0, 1.0, 1.0,
-                      "sent", now - dt.timedelta(hours=3), 1) for c in ids[::20]))
+                      MessageStatus.SENT, now - dt.timedelta(hours=3), 1) for c in ids[::20]))
         s.commit()
     with session_scope() as s:
         s.execute(text("ANALYZE"))
         s.commit()
-    camp = insert_campaign(ws_id, "planning")
+    camp = insert_campaign(ws_id, CampaignStatus.PLANNING)
     return {"workspace_id": ws_id, "campaign_id": camp, "profiles": profiles, "models": fitted}
 
 

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from app.core.db import is_postgres, json_loads
 from app.core.errors import Invalid
+from app.models import CustomerStatus
 
 _KEY = re.compile(r"^[A-Za-z0-9_\- ]{1,64}$")
 
@@ -33,6 +34,7 @@ class AudienceRows:
 
 
 _COLS = "id, external_id, COALESCE(timezone, inferred_timezone), status, attributes"
+_SUBSCRIBED = f"status = '{CustomerStatus.SUBSCRIBED}'"
 
 
 def load_audience(session: Session, workspace_id: str, audience: dict[str, Any]) -> AudienceRows:
@@ -41,10 +43,10 @@ def load_audience(session: Session, workspace_id: str, audience: dict[str, Any])
     missing: list[str] = []
     if audience.get("all") and is_postgres(session):
         return _from_rows(_driver_rows(session, f"SELECT {_COLS_PG} FROM customer WHERE workspace_id = %(ws)s "
-                                                "AND status = 'subscribed' ORDER BY id", {"ws": workspace_id}), [])
+                                                f"AND {_SUBSCRIBED} ORDER BY id", {"ws": workspace_id}), [])
     if audience.get("all"):
         rows = list(session.execute(
-            text(f"SELECT {_COLS} FROM customer WHERE workspace_id = :ws AND status = 'subscribed' ORDER BY id"),
+            text(f"SELECT {_COLS} FROM customer WHERE workspace_id = :ws AND {_SUBSCRIBED} ORDER BY id"),
             {"ws": workspace_id},
         ))
     elif audience.get("external_ids") is not None:
@@ -68,7 +70,7 @@ def load_audience(session: Session, workspace_id: str, audience: dict[str, Any])
                 raise Invalid(f"audience.where: attribute name {key!r} not allowed", loc=["body", "audience"])
         if is_postgres(session):
             return _from_rows(_driver_rows(
-                session, f"SELECT {_COLS_PG} FROM customer WHERE workspace_id = %(ws)s AND status = 'subscribed' "
+                session, f"SELECT {_COLS_PG} FROM customer WHERE workspace_id = %(ws)s AND {_SUBSCRIBED} "
                 "AND attributes @> CAST(%(w)s AS jsonb) ORDER BY id", {"ws": workspace_id, "w": json.dumps(where)}),
                 [])
         else:
@@ -80,7 +82,7 @@ def load_audience(session: Session, workspace_id: str, audience: dict[str, Any])
                 where_params[f"v{j}"] = int(value) if isinstance(value, bool) else value
                 where_params[f"t{j}"] = _json_type(value)
             rows = list(session.execute(
-                text(f"SELECT {_COLS} FROM customer WHERE workspace_id = :ws AND status = 'subscribed' AND "
+                text(f"SELECT {_COLS} FROM customer WHERE workspace_id = :ws AND {_SUBSCRIBED} AND "
                      + " AND ".join(conds) + " ORDER BY id"),
                 {"ws": workspace_id, **where_params},
             ))

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from app.campaigns import service as campaigns
 from app.core.queue import enqueue
-from app.models import Campaign, Job
+from app.models import Campaign, CampaignStatus, Job, JobStatus
 from app.models.base import utcnow
 from app.platform import jobs
 
@@ -33,14 +33,14 @@ def requeue_stuck(session: Session, older_than: float = 120.0) -> int:
     """Campaigns left in `planning` with a job that never started (broker was down): enqueue again."""
     cutoff = utcnow() - dt.timedelta(seconds=older_than)
     stuck = session.exec(
-        select(Campaign).where(col(Campaign.status) == "planning", col(Campaign.launched_at) < cutoff)
+        select(Campaign).where(col(Campaign.status) == CampaignStatus.PLANNING, col(Campaign.launched_at) < cutoff)
     ).all()
     n = 0
     for camp in stuck:
         job = session.exec(
             select(Job).where(Job.kind == f"plan_campaign:{camp.id}").order_by(col(Job.created_at).desc())
         ).first()
-        if job is None or job.status in ("queued", "failed"):
+        if job is None or job.status in (JobStatus.QUEUED, JobStatus.FAILED):
             job = jobs.create_job(session, camp.workspace_id, f"plan_campaign:{camp.id}")
             enqueue(PLAN_TASK, camp.id, job.id)
             n += 1

@@ -18,8 +18,9 @@ from app.campaigns.audience import AudienceRows, load_audience
 from app.core.bulk import Repeat, copy_columns
 from app.core.db import session_scope
 from app.modelling.sendtime_profiles import hour_scores
-from app.models import Campaign, Message, Workspace
+from app.models import Campaign, CampaignStatus, CustomerStatus, Message, MessageStatus, Workspace
 from app.models.base import as_utc, from_db_time, utcnow
+from app.models.status import UNSENT, sql_in
 
 log = logging.getLogger("sendwise.planning")
 COLUMNS = ("id", "workspace_id", "campaign_id", "customer_id", "arm", "scheduled_at", "subject_index", "category",
@@ -35,7 +36,7 @@ def plan_campaign(campaign_id: str, progress: Callable[[float], None] | None = N
     progress = progress or (lambda _p: None)
     with session_scope() as s:
         camp = s.get(Campaign, campaign_id)
-        if camp is None or camp.status != "planning":
+        if camp is None or camp.status != CampaignStatus.PLANNING:
             return {"skipped": True, "status": camp.status if camp else None}
         ws = s.get(Workspace, camp.workspace_id)
         assert ws is not None
@@ -45,25 +46,17 @@ def plan_campaign(campaign_id: str, progress: Callable[[float], None] | None = N
     progress(0.7)
     with session_scope() as s:
         camp = s.get(Campaign, campaign_id)
-        if camp is None or camp.status != "planning":  # cancelled meanwhile
+        if camp is None or camp.status != CampaignStatus.PLANNING:  # cancelled meanwhile
             return {"skipped": True, "status": camp.status if camp else None}
         # A task redelivered after a crash starts again from nothing.
         s.execute(delete(Message).where(col(Message.campaign_id) == campaign_id))
         n = copy_columns(s, "message", COLUMNS, plan)
-        camp.status = "scheduled"
+        camp.status = CampaignStatus.SCHEDULED
         s.add(camp)
         s.commit()
     progress(1.0)
     log.info("campaign planned", extra={"campaign_id": campaign_id, "count": n})
     return {"planned": n, "unknown_external_ids": len(aud.missing)}
-
-
-def build_plan(s: Session, camp: Campaign, ws: Workspace, aud: AudienceRows) -> list[tuple[Any, ...]]:
-    """The message rows of a campaign (not yet written)."""
-    cols = build_plan_columns(s, camp, ws, aud)
-    if not cols:
-        return []
-    return list(zip(*([c.value] * c.n if isinstance(c, Repeat) else c for c in cols), strict=True))
 
 
 def build_plan_columns(s: Session, camp: Campaign, ws: Workspace, aud: AudienceRows) -> list[Any]:
@@ -85,10 +78,10 @@ def build_plan_columns(s: Session, camp: Campaign, ws: Workspace, aud: AudienceR
     now = utcnow()
     # Column-wise (numpy) rather than a Python loop per customer: a million rows in a few seconds.
     status_arr = np.asarray(aud.status, dtype=object)
-    not_subscribed = status_arr != "subscribed"
+    not_subscribed = status_arr != CustomerStatus.SUBSCRIBED
     quiet = np.isnan(chosen)
     capped = np.asarray(capped, dtype=bool)
-    status = np.where(not_subscribed | quiet | capped, "suppressed", "planned").astype(object)
+    status = np.where(not_subscribed | quiet | capped, MessageStatus.SUPPRESSED, MessageStatus.PLANNED).astype(object)
     reason = np.full(n, None, dtype=object)  # the first that applies wins: assigned in reverse order
     reason[capped] = f"frequency cap: another email within {camp.frequency_cap_hours} h"
     reason[quiet] = "the window lies entirely in the customer's quiet hours"
@@ -146,7 +139,7 @@ def _frequency_capped(s: Session, camp: Campaign, ids: np.ndarray, chosen: np.nd
     hi = camp.window_end + dt.timedelta(hours=camp.frequency_cap_hours)
     rows = s.execute(
         text("SELECT customer_id, COALESCE(sent_at, scheduled_at) FROM message WHERE workspace_id = :ws "
-             "AND campaign_id != :c AND status IN ('planned', 'sending', 'sent') "
+             f"AND campaign_id != :c AND status IN {sql_in((*UNSENT, MessageStatus.SENT))} "
              "AND COALESCE(sent_at, scheduled_at) >= :lo AND COALESCE(sent_at, scheduled_at) < :hi"),
         {"ws": camp.workspace_id, "c": camp.id, "lo": lo, "hi": hi},
     ).all()

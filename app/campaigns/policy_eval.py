@@ -12,7 +12,9 @@ from sqlmodel import Session
 from app.campaigns import service as campaigns
 from app.campaigns.audience import AudienceRows
 from app.core.errors import ServiceError
+from app.esp.events import EventType
 from app.modelling import content_profiles as content_models
+from app.models import CustomerStatus, MessageStatus
 from app.propensity import constant_policy, evaluate_policy, uniform_policy
 
 
@@ -24,18 +26,21 @@ def evaluate_campaign(session: Session, workspace_id: str, campaign_id: str) -> 
     """
     camp = campaigns.get_campaign(session, workspace_id, campaign_id)
     rows = session.execute(text(
-        """SELECT m.customer_id, m.subject_index, m.category, m.subject_propensity, m.category_propensity,
+        f"""SELECT m.customer_id, m.subject_index, m.category, m.subject_propensity, m.category_propensity,
                   c.attributes,
-                  EXISTS (SELECT 1 FROM event e WHERE e.message_id = m.id AND e.type = 'opened' AND e.human),
-                  EXISTS (SELECT 1 FROM event e WHERE e.message_id = m.id AND e.type = 'clicked' AND e.human)
+                  EXISTS (SELECT 1 FROM event e WHERE e.message_id = m.id
+                          AND e.type = '{EventType.OPENED}' AND e.human),
+                  EXISTS (SELECT 1 FROM event e WHERE e.message_id = m.id
+                          AND e.type = '{EventType.CLICKED}' AND e.human)
            FROM message m JOIN customer c ON c.id = m.customer_id
-           WHERE m.campaign_id = :c AND m.status = 'sent' ORDER BY m.id"""
+           WHERE m.campaign_id = :c AND m.status = '{MessageStatus.SENT}' ORDER BY m.id"""
     ), {"c": camp.id}).all()
     if not rows:
         raise ServiceError("the campaign has no sent messages to evaluate", status_code=409)
     n = len(rows)
     aud = AudienceRows(ids=np.array([r[0] for r in rows]), external_ids=[""] * n, timezones=[None] * n,
-                       status=["subscribed"] * n, attributes=[r[5] if isinstance(r[5], dict) else {} for r in rows])
+                       status=[CustomerStatus.SUBSCRIBED] * n,
+                       attributes=[r[5] if isinstance(r[5], dict) else {} for r in rows])
     blocks = list(camp.content_blocks)
     subj_values, cat_values = content_models.values(session, camp, aud, blocks)
     report: dict[str, Any] = {"campaign_id": camp.id, "sent": n}

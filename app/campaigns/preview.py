@@ -17,8 +17,9 @@ from app.delivery.dispatch import compiled_for, customer_context
 from app.delivery.unsubscribe import unsubscribe_url
 from app.modelling import content_profiles as content_models
 from app.modelling.sendtime_view import send_time_for
-from app.models import Message, Workspace
+from app.models import CustomerStatus, Message, MessageStatus, Workspace
 from app.models.base import from_db_time
+from app.models.status import UNSENT
 
 
 def preview(session: Session, workspace_id: str, campaign_id: str, external_id: str) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def preview(session: Session, workspace_id: str, campaign_id: str, external_id: 
 
 def _reason(strategy: str, arm: str, st: dict[str, Any], tz: str, at: dt.datetime | None, status: str,
             why: str | None) -> str:
-    if status not in ("subscribed", "planned", "sending", "sent"):
+    if status not in (CustomerStatus.SUBSCRIBED, *UNSENT, MessageStatus.SENT):
         return f"Not sent: {why or status}."
     if at is None:
         return "Not sent: the window lies entirely in the customer's quiet hours."

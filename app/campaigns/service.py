@@ -10,12 +10,13 @@ from sqlmodel import Session, col, select
 
 from app.campaigns import rendering
 from app.core.errors import ServiceError
-from app.models import Campaign, Customer, Message
+from app.models import Campaign, CampaignStatus, Customer, Message, MessageStatus
 from app.models.base import from_db_time, to_db_time, utcnow
 from app.models.campaign_schemas import CampaignCreate
 from app.platform.ownership import get_owned
 
-CANCELLABLE = {"draft", "planning", "scheduled", "sending"}
+CANCELLABLE = frozenset({CampaignStatus.DRAFT, CampaignStatus.PLANNING, CampaignStatus.SCHEDULED,
+                         CampaignStatus.SENDING})
 
 
 def create_campaign(session: Session, workspace_id: str, data: CampaignCreate) -> Campaign:
@@ -88,11 +89,11 @@ def campaign_view(camp: Campaign) -> dict[str, Any]:
 def mark_launching(session: Session, workspace_id: str, campaign_id: str) -> Campaign:
     """Move a draft to `planning`; 409 if it was launched already, 422 if its window has passed."""
     camp = get_campaign(session, workspace_id, campaign_id)
-    if camp.status != "draft":
+    if camp.status != CampaignStatus.DRAFT:
         raise ServiceError(f"campaign is {camp.status}; only a draft can be launched", status_code=409)
     if camp.window_end <= utcnow():
         raise ServiceError("the campaign's window has already ended", status_code=422)
-    camp.status = "planning"
+    camp.status = CampaignStatus.PLANNING
     camp.launched_at = utcnow()
     session.add(camp)
     session.commit()
@@ -104,13 +105,13 @@ def cancel_campaign(session: Session, workspace_id: str, campaign_id: str) -> Ca
     camp = get_campaign(session, workspace_id, campaign_id)
     if camp.status not in CANCELLABLE:
         raise ServiceError(f"campaign is {camp.status} and cannot be cancelled", status_code=409)
-    camp.status = "cancelled"
+    camp.status = CampaignStatus.CANCELLED
     camp.finished_at = utcnow()
     session.add(camp)
     session.execute(
         update(Message)
-        .where(col(Message.campaign_id) == campaign_id, col(Message.status) == "planned")
-        .values(status="cancelled", reason="campaign cancelled")
+        .where(col(Message.campaign_id) == campaign_id, col(Message.status) == MessageStatus.PLANNED)
+        .values(status=MessageStatus.CANCELLED, reason="campaign cancelled")
     )
     session.commit()
     return camp

@@ -8,10 +8,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
-from app.models import Campaign
+from app.esp.events import EventType
+from app.models import Campaign, MessageStatus
 
-COUNT_KEYS = ("planned", "sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed",
-              "suppressed", "failed")
+# `counts`: every message planned; per message, the outcome its events show (`sent` from its status);
+# the messages that never went, by status.
+EVENT_COUNTS = ("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
+STATUS_COUNTS = (MessageStatus.SUPPRESSED, MessageStatus.FAILED)
+COUNT_KEYS = ("planned", *EVENT_COUNTS, *(str(s) for s in STATUS_COUNTS))
 
 
 def _rate(k: int, n: int) -> float | None:
@@ -36,9 +40,9 @@ def campaign_stats(session: Session, camp: Campaign) -> dict[str, Any]:
     total = sum(by_status.values())
     # Per message: did a human open / click, and were there machine opens / bot clicks.
     rows = session.execute(text(
-        """
+        f"""
         SELECT m.arm,
-               COUNT(*) FILTER (WHERE m.status = 'sent') AS sent,
+               COUNT(*) FILTER (WHERE m.status = '{MessageStatus.SENT}') AS sent,
                COUNT(*) FILTER (WHERE e.delivered > 0) AS delivered,
                COUNT(*) FILTER (WHERE e.h_open > 0) AS opened,
                COUNT(*) FILTER (WHERE e.h_click > 0) AS clicked,
@@ -49,14 +53,14 @@ def campaign_stats(session: Session, camp: Campaign) -> dict[str, Any]:
                COALESCE(SUM(e.b_click), 0) AS bot_clicks
         FROM message m LEFT JOIN (
             SELECT message_id,
-                   SUM(CASE WHEN type = 'delivered' THEN 1 ELSE 0 END) AS delivered,
-                   SUM(CASE WHEN type = 'opened' AND human THEN 1 ELSE 0 END) AS h_open,
-                   SUM(CASE WHEN type = 'clicked' AND human THEN 1 ELSE 0 END) AS h_click,
-                   SUM(CASE WHEN type = 'opened' AND NOT human THEN 1 ELSE 0 END) AS m_open,
-                   SUM(CASE WHEN type = 'clicked' AND NOT human THEN 1 ELSE 0 END) AS b_click,
-                   SUM(CASE WHEN type = 'bounced' THEN 1 ELSE 0 END) AS bounced,
-                   SUM(CASE WHEN type = 'complained' THEN 1 ELSE 0 END) AS complained,
-                   SUM(CASE WHEN type = 'unsubscribed' THEN 1 ELSE 0 END) AS unsub
+                   SUM(CASE WHEN type = '{EventType.DELIVERED}' THEN 1 ELSE 0 END) AS delivered,
+                   SUM(CASE WHEN type = '{EventType.OPENED}' AND human THEN 1 ELSE 0 END) AS h_open,
+                   SUM(CASE WHEN type = '{EventType.CLICKED}' AND human THEN 1 ELSE 0 END) AS h_click,
+                   SUM(CASE WHEN type = '{EventType.OPENED}' AND NOT human THEN 1 ELSE 0 END) AS m_open,
+                   SUM(CASE WHEN type = '{EventType.CLICKED}' AND NOT human THEN 1 ELSE 0 END) AS b_click,
+                   SUM(CASE WHEN type = '{EventType.BOUNCED}' THEN 1 ELSE 0 END) AS bounced,
+                   SUM(CASE WHEN type = '{EventType.COMPLAINED}' THEN 1 ELSE 0 END) AS complained,
+                   SUM(CASE WHEN type = '{EventType.UNSUBSCRIBED}' THEN 1 ELSE 0 END) AS unsub
             FROM event WHERE workspace_id = :ws AND message_id IN (SELECT id FROM message WHERE campaign_id = :c)
             GROUP BY message_id
         ) e ON e.message_id = m.id
@@ -65,8 +69,7 @@ def campaign_stats(session: Session, camp: Campaign) -> dict[str, Any]:
         """
     ), {"c": camp.id, "ws": camp.workspace_id}).mappings().all()
     arms: dict[str, dict[str, Any]] = {}
-    agg = dict.fromkeys(("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed",
-                         "machine_opens", "bot_clicks"), 0)
+    agg = dict.fromkeys((*EVENT_COUNTS, "machine_opens", "bot_clicks"), 0)
     for r in rows:
         a: dict[str, Any] = {k: int(r[k]) for k in agg}
         for k in agg:
@@ -74,18 +77,8 @@ def campaign_stats(session: Session, camp: Campaign) -> dict[str, Any]:
         a["open_rate"] = _rate(a["opened"], a["sent"])
         a["click_rate"] = _rate(a["clicked"], a["sent"])
         arms[r["arm"]] = a
-    counts = {
-        "planned": total,
-        "sent": agg["sent"],
-        "delivered": agg["delivered"],
-        "opened": agg["opened"],
-        "clicked": agg["clicked"],
-        "bounced": agg["bounced"],
-        "complained": agg["complained"],
-        "unsubscribed": agg["unsubscribed"],
-        "suppressed": int(by_status.get("suppressed", 0)),
-        "failed": int(by_status.get("failed", 0)),
-    }
+    found = {**agg, "planned": total, **{str(s): int(by_status.get(s, 0)) for s in STATUS_COUNTS}}
+    counts = {k: found[k] for k in COUNT_KEYS}
     # The treatment is the deployed policy, exploration included; the holdout is the control.
     treat = {k: arms.get("personalized", {}).get(k, 0) + arms.get("explore", {}).get(k, 0)
              for k in ("sent", "opened", "clicked")}

@@ -12,42 +12,54 @@ from app.core.db import is_postgres
 from app.core.errors import NotFound, TooLarge
 from app.core.security import email_hash
 from app.customers.validation import check_customer_row
-from app.models import Customer, CustomerProfile, CustomerStats, Erasure, Event, Message, Send
+from app.models import (
+    Customer,
+    CustomerProfile,
+    CustomerStats,
+    CustomerStatus,
+    Erasure,
+    Event,
+    Message,
+    MessageStatus,
+    Send,
+)
 from app.models.base import utcnow
+from app.models.status import UNSENT
 
 MAX_BATCH = 10_000
+_SUB, _UNSUB = CustomerStatus.SUBSCRIBED, CustomerStatus.UNSUBSCRIBED
 
 _PG_UPSERT = text(
-    """
+    f"""
 INSERT INTO customer (workspace_id, external_id, email, timezone, locale, attributes, status, created_at, updated_at)
-SELECT :ws, r.external_id, r.email, r.timezone, r.locale, COALESCE(r.attributes, '{}'::jsonb),
-       CASE WHEN r.subscribed THEN 'subscribed' ELSE 'unsubscribed' END, :now, :now
+SELECT :ws, r.external_id, r.email, r.timezone, r.locale, COALESCE(r.attributes, '{{}}'::jsonb),
+       CASE WHEN r.subscribed THEN '{_SUB}' ELSE '{_UNSUB}' END, :now, :now
 FROM jsonb_to_recordset(CAST(:rows AS jsonb))
      AS r(external_id text, email text, timezone text, locale text, attributes jsonb, subscribed boolean)
 ON CONFLICT (workspace_id, external_id) DO UPDATE SET
     email = excluded.email,
     timezone = COALESCE(excluded.timezone, customer.timezone),
     locale = COALESCE(excluded.locale, customer.locale),
-    attributes = CASE WHEN excluded.attributes = '{}'::jsonb THEN customer.attributes ELSE excluded.attributes END,
-    status = CASE WHEN excluded.status = 'unsubscribed' THEN 'unsubscribed' ELSE customer.status END,
+    attributes = CASE WHEN excluded.attributes = '{{}}'::jsonb THEN customer.attributes ELSE excluded.attributes END,
+    status = CASE WHEN excluded.status = '{_UNSUB}' THEN '{_UNSUB}' ELSE customer.status END,
     updated_at = excluded.updated_at
 """
 )
 
 _SQLITE_UPSERT = text(
-    """
+    f"""
 INSERT INTO customer (workspace_id, external_id, email, timezone, locale, attributes, status, created_at, updated_at)
 SELECT :ws, json_extract(value, '$.external_id'), json_extract(value, '$.email'),
        json_extract(value, '$.timezone'), json_extract(value, '$.locale'),
-       COALESCE(json_extract(value, '$.attributes'), '{}'),
-       CASE WHEN json_extract(value, '$.subscribed') THEN 'subscribed' ELSE 'unsubscribed' END, :now, :now
+       COALESCE(json_extract(value, '$.attributes'), '{{}}'),
+       CASE WHEN json_extract(value, '$.subscribed') THEN '{_SUB}' ELSE '{_UNSUB}' END, :now, :now
 FROM json_each(:rows) WHERE true
 ON CONFLICT (workspace_id, external_id) DO UPDATE SET
     email = excluded.email,
     timezone = COALESCE(excluded.timezone, customer.timezone),
     locale = COALESCE(excluded.locale, customer.locale),
-    attributes = CASE WHEN excluded.attributes = '{}' THEN customer.attributes ELSE excluded.attributes END,
-    status = CASE WHEN excluded.status = 'unsubscribed' THEN 'unsubscribed' ELSE customer.status END,
+    attributes = CASE WHEN excluded.attributes = '{{}}' THEN customer.attributes ELSE excluded.attributes END,
+    status = CASE WHEN excluded.status = '{_UNSUB}' THEN '{_UNSUB}' ELSE customer.status END,
     updated_at = excluded.updated_at
 """
 )
@@ -119,8 +131,8 @@ def erase_customer(session: Session, workspace_id: str, external_id: str) -> Non
     # Unsent messages are cancelled; sent ones stay as anonymous counts (customer_id -1) for campaign stats.
     session.execute(
         update(Message)
-        .where(col(Message.customer_id) == cid, col(Message.status).in_(["planned", "sending"]))
-        .values(status="cancelled", reason="customer erased")
+        .where(col(Message.customer_id) == cid, col(Message.status).in_(UNSENT))
+        .values(status=MessageStatus.CANCELLED, reason="customer erased")
     )
     session.execute(update(Message).where(Message.customer_id == cid).values(customer_id=-1))  # type: ignore[arg-type]
     session.delete(cust)

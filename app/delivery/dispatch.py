@@ -22,11 +22,11 @@ from app.campaigns.rendering import CompiledCampaign, compile_campaign
 from app.core.db import is_postgres, json_loads, session_scope
 from app.delivery import esp_delivery
 from app.delivery.unsubscribe import unsubscribe_url
-from app.models import Campaign, Customer, Message
+from app.models import Campaign, Customer, CustomerStatus, Message, MessageStatus
 from app.models.base import utcnow
+from app.models.status import LIVE_CAMPAIGN, UNSENT, CampaignStatus, sql_in
 
 log = logging.getLogger("sendwise.dispatch")
-LIVE_CAMPAIGN = ("scheduled", "sending")
 
 
 @dataclass
@@ -51,10 +51,11 @@ def claim_due(session: Session, limit: int, now: dt.datetime | None = None) -> C
     lock = "FOR UPDATE OF m SKIP LOCKED" if is_postgres(session) else ""
     rows = session.execute(
         text(
-            f"""UPDATE message SET status = 'sending', claimed_at = :now, attempts = attempts + 1
+            f"""UPDATE message SET status = '{MessageStatus.SENDING}', claimed_at = :now, attempts = attempts + 1
             WHERE id IN (
                 SELECT m.id FROM message m JOIN campaign c ON c.id = m.campaign_id
-                WHERE m.status = 'planned' AND m.scheduled_at <= :now AND c.status IN ('scheduled', 'sending')
+                WHERE m.status = '{MessageStatus.PLANNED}' AND m.scheduled_at <= :now
+                AND c.status IN {sql_in(LIVE_CAMPAIGN)}
                 ORDER BY m.scheduled_at LIMIT :n {lock}
             ) RETURNING id, attempts"""
         ),
@@ -125,8 +126,8 @@ class Claimed:
     attributes: dict[str, Any]
     timezone: str | None
     locale: str | None
-    customer_status: str | None
-    campaign_status: str
+    customer_status: CustomerStatus | None
+    campaign_status: CampaignStatus
     claim: int = 0
 
 
@@ -144,14 +145,14 @@ def load_claimed(s: Session, ids: list[str]) -> list[Claimed]:
     if not ids:
         return []
     if is_postgres(s):  # one array parameter
-        rows = s.execute(text(_LOAD + "m.status = 'sending' AND m.id = ANY(CAST(:ids AS varchar[]))"),
+        rows = s.execute(text(_LOAD + f"m.status = '{MessageStatus.SENDING}' AND m.id = ANY(CAST(:ids AS varchar[]))"),
                          {"ids": ids}).all()
     else:
         rows = []
         for k in range(0, len(ids), 500):
             chunk = ids[k:k + 500]
             marks = {f"i{j}": v for j, v in enumerate(chunk)}
-            where = f"m.status = 'sending' AND m.id IN ({', '.join(':' + name for name in marks)})"
+            where = f"m.status = '{MessageStatus.SENDING}' AND m.id IN ({', '.join(':' + name for name in marks)})"
             rows.extend(s.execute(text(_LOAD + where), marks).all())
     return claimed_rows(rows)
 
@@ -178,15 +179,15 @@ def prepare_claimed(claims: Claims, result: TickResult) -> Prepared:
     A message whose claim number moved on was taken back and claimed again meanwhile: it is skipped."""
     with session_scope() as s:
         rows = [m for m in load_claimed(s, list(claims)) if m.claim == claims[m.id]]
-        outcome: dict[str, tuple[str, str | None]] = {}
+        outcome: dict[str, tuple[MessageStatus, str | None]] = {}
         ready: dict[str, list[Claimed]] = defaultdict(list)
         for m in rows:
             if m.campaign_status not in LIVE_CAMPAIGN:
-                outcome[m.id] = ("cancelled", "campaign cancelled")
+                outcome[m.id] = (MessageStatus.CANCELLED, "campaign cancelled")
             elif m.customer_id is None:
-                outcome[m.id] = ("cancelled", "customer erased")
-            elif m.customer_status != "subscribed":
-                outcome[m.id] = ("suppressed", f"customer {m.customer_status} before sending")
+                outcome[m.id] = (MessageStatus.CANCELLED, "customer erased")
+            elif m.customer_status != CustomerStatus.SUBSCRIBED:
+                outcome[m.id] = (MessageStatus.SUPPRESSED, f"customer {m.customer_status} before sending")
             else:
                 ready[m.workspace_id].append(m)
         if outcome:
@@ -252,9 +253,9 @@ def _render(items: list[Claimed]) -> tuple[list[Any], dict[str, dict[str, Any]]]
     return emails, meta
 
 
-def _settle(s: Session, outcome: dict[str, tuple[str, str | None]], result: TickResult) -> None:
+def _settle(s: Session, outcome: dict[str, tuple[MessageStatus, str | None]], result: TickResult) -> None:
     """One UPDATE per (status, reason), not one per message."""
-    groups: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    groups: dict[tuple[MessageStatus, str | None], list[str]] = defaultdict(list)
     for mid, key in outcome.items():
         groups[key].append(mid)
     for (status, reason), mids in groups.items():
@@ -268,14 +269,16 @@ def finish_campaigns() -> None:
     """Live campaigns move to `sending` once something went out and to `sent` when nothing is left."""
     with session_scope() as s:
         s.execute(text(
-            "UPDATE campaign SET status = 'sending' WHERE status = 'scheduled' AND EXISTS "
-            "(SELECT 1 FROM message m WHERE m.campaign_id = campaign.id AND m.status <> 'planned')"
+            f"UPDATE campaign SET status = '{CampaignStatus.SENDING}' WHERE status = '{CampaignStatus.SCHEDULED}' "
+            f"AND EXISTS (SELECT 1 FROM message m WHERE m.campaign_id = campaign.id "
+            f"AND m.status <> '{MessageStatus.PLANNED}')"
         ))
         s.execute(
             text(
-                "UPDATE campaign SET status = 'sent', finished_at = :now WHERE status IN ('scheduled', 'sending') "
-                "AND NOT EXISTS (SELECT 1 FROM message m WHERE m.campaign_id = campaign.id "
-                "AND m.status IN ('planned', 'sending'))"
+                f"UPDATE campaign SET status = '{CampaignStatus.SENT}', finished_at = :now "
+                f"WHERE status IN {sql_in(LIVE_CAMPAIGN)} "
+                f"AND NOT EXISTS (SELECT 1 FROM message m WHERE m.campaign_id = campaign.id "
+                f"AND m.status IN {sql_in(UNSENT)})"
             ),
             {"now": utcnow()},
         )
@@ -301,31 +304,32 @@ def reconcile(stale_after: float = 600.0, give_up_after: float = 6 * 3600.0) -> 
     with session_scope() as s:
         back = s.execute(
             update(Message)
-            .where(col(Message.status) == "sending", col(Message.attempted_at).is_(None),
+            .where(col(Message.status) == MessageStatus.SENDING, col(Message.attempted_at).is_(None),
                    col(Message.claimed_at) < cutoff)
-            .values(status="planned")
+            .values(status=MessageStatus.PLANNED)
         )
         outbox = s.execute(text(
-            "UPDATE message SET status = 'planned', attempted_at = NULL WHERE status = 'sending' "
+            f"UPDATE message SET status = '{MessageStatus.PLANNED}', attempted_at = NULL "
+            f"WHERE status = '{MessageStatus.SENDING}' "
             "AND attempted_at < :cut AND workspace_id IN (SELECT workspace_id FROM esp_connection "
             "WHERE provider = 'outbox')"), {"cut": cutoff})
         seen = s.execute(text(
-            "UPDATE message SET status = 'sent', sent_at = COALESCE(sent_at, attempted_at), reason = NULL "
-            "WHERE status = 'sending' AND attempted_at < :cut AND EXISTS "
+            f"UPDATE message SET status = '{MessageStatus.SENT}', sent_at = COALESCE(sent_at, attempted_at), "
+            f"reason = NULL WHERE status = '{MessageStatus.SENDING}' AND attempted_at < :cut AND EXISTS "
             "(SELECT 1 FROM event e WHERE e.message_id = message.id)"
         ), {"cut": cutoff})
         never_arrived = s.execute(text(
-            "UPDATE message SET status = 'planned', attempted_at = NULL, "
+            f"UPDATE message SET status = '{MessageStatus.PLANNED}', attempted_at = NULL, "
             "reason = 'resent: the ESP reported later messages but never this one' "
-            "WHERE status = 'sending' AND attempted_at < :give_up "
+            f"WHERE status = '{MessageStatus.SENDING}' AND attempted_at < :give_up "
             "AND NOT EXISTS (SELECT 1 FROM event e WHERE e.message_id = message.id) "
             "AND EXISTS (SELECT 1 FROM event e JOIN message m2 ON m2.id = e.message_id "
             "WHERE e.workspace_id = message.workspace_id AND m2.attempted_at > message.attempted_at)"
         ), {"give_up": give_up})
         unknown = s.execute(
             update(Message)
-            .where(col(Message.status) == "sending", col(Message.attempted_at) < give_up)
-            .values(status="failed", reason=INTERRUPTED)
+            .where(col(Message.status) == MessageStatus.SENDING, col(Message.attempted_at) < give_up)
+            .values(status=MessageStatus.FAILED, reason=INTERRUPTED)
         )
         s.commit()
     finish_campaigns()
@@ -340,9 +344,9 @@ def confirm_by_events(s: Session, message_ids: list[str]) -> None:
     s.execute(
         update(Message)
         .where(col(Message.id).in_(message_ids), col(Message.attempted_at).is_not(None),
-               (col(Message.status) == "sending") | ((col(Message.status) == "failed")
-                                                     & (col(Message.reason) == INTERRUPTED)))
-        .values(status="sent", sent_at=Message.attempted_at, reason=None)
+               (col(Message.status) == MessageStatus.SENDING) | ((col(Message.status) == MessageStatus.FAILED)
+                                                               & (col(Message.reason) == INTERRUPTED)))
+        .values(status=MessageStatus.SENT, sent_at=Message.attempted_at, reason=None)
     )
 
 

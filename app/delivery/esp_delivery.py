@@ -21,7 +21,7 @@ from app.core.security import decrypt_secret
 from app.esp import outbox, sending
 from app.esp.outgoing import OutgoingEmail, SenderConfig, SendRequest
 from app.ingest import stats
-from app.models import EspConnection, Message
+from app.models import EspConnection, Message, MessageStatus
 from app.models.base import utcnow
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def _mark_attempted(ids: list[str], meta: dict[str, dict[str, Any]]) -> set[str]
     with session_scope() as s:
         for claim, group in by_claim.items():
             held.update(m for (m,) in s.execute(
-                update(Message).where(col(Message.id).in_(group), col(Message.status) == "sending",
+                update(Message).where(col(Message.id).in_(group), col(Message.status) == MessageStatus.SENDING,
                                       col(Message.attempted_at).is_(None), col(Message.attempts) == claim)
                 .values(attempted_at=now).returning(col(Message.id))).all())
         s.commit()
@@ -151,8 +151,8 @@ def _defer(ids: list[str], seconds: float, result: TickResult) -> None:
     """The ESP kept refusing (429/5xx, nothing accepted): plan the messages again a little later."""
     later = utcnow() + dt.timedelta(seconds=seconds)
     with session_scope() as s:
-        s.execute(update(Message).where(col(Message.id).in_(ids), col(Message.status) == "sending")
-                  .values(status="planned", scheduled_at=later, attempted_at=None,
+        s.execute(update(Message).where(col(Message.id).in_(ids), col(Message.status) == MessageStatus.SENDING)
+                  .values(status=MessageStatus.PLANNED, scheduled_at=later, attempted_at=None,
                           reason=f"ESP busy; retrying after {seconds:.0f} s"))
         s.commit()
     result.deferred += len(ids)
@@ -167,7 +167,8 @@ def _finish(workspace_id: str, accepted: dict[str, str | None], failed: dict[str
         for mid, reason in failed.items():
             by_reason.setdefault(reason[:1000], []).append(mid)
         for reason, ids in by_reason.items():
-            s.execute(update(Message).where(col(Message.id).in_(ids)).values(status="failed", reason=reason))
+            s.execute(update(Message).where(col(Message.id).in_(ids))
+                      .values(status=MessageStatus.FAILED, reason=reason))
         _record_sent(s, workspace_id, accepted, meta, now)
         s.commit()
     result.sent += len(accepted)
@@ -183,7 +184,7 @@ def _record_sent(s: Session, workspace_id: str, accepted: dict[str, str | None],
         by_esp_id.setdefault((esp_id or "")[:200] or None, []).append(mid)
     for esp_id, ids in by_esp_id.items():
         s.execute(update(Message).where(col(Message.id).in_(ids))
-                  .values(status="sent", sent_at=now, reason=None, esp_message_id=esp_id))
+                  .values(status=MessageStatus.SENT, sent_at=now, reason=None, esp_message_id=esp_id))
     bulk_insert(s, "send", ("workspace_id", "customer_id", "message_id", "sent_at", "machine_open", "subject",
                             "category", "source"),
                 ((workspace_id, meta[m]["customer_id"], m, now, False, meta[m]["subject"], meta[m]["category"],

@@ -10,7 +10,8 @@ from sqlmodel import Session
 from app.core.config import get_settings
 from app.core.errors import NotFound
 from app.core.security import sign_token, verify_token
-from app.models import Customer, Message
+from app.esp.events import EventType
+from app.models import Customer, CustomerStatus, Message
 from app.models.base import utcnow
 
 
@@ -31,8 +32,8 @@ def resolve(session: Session, token: str) -> tuple[Message, Customer]:
 def unsubscribe(session: Session, token: str) -> Customer:
     """Unsubscribe the customer the token was issued to, and record the event (idempotent)."""
     msg, cust = resolve(session, token)
-    if cust.status == "subscribed":
-        cust.status = "unsubscribed"
+    if cust.status == CustomerStatus.SUBSCRIBED:
+        cust.status = CustomerStatus.UNSUBSCRIBED
         cust.updated_at = utcnow()
         session.add(cust)
     key = hashlib.sha256(f"sendwise:unsubscribe:{msg.id}".encode()).hexdigest()[:32]  # 128 bits, as every event key
@@ -40,8 +41,8 @@ def unsubscribe(session: Session, token: str) -> Customer:
     session.execute(
         text(
             "INSERT INTO event (workspace_id, customer_id, message_id, provider, type, occurred_at, human, reason,"
-            f" dedup_key, received_at) VALUES (:ws, :c, :m, 'sendwise', 'unsubscribed', :now, :h, 'one-click link',"
-            f" :k, :now) {conflict}"
+            f" dedup_key, received_at) VALUES (:ws, :c, :m, 'sendwise', '{EventType.UNSUBSCRIBED}', :now, :h,"
+            f" 'one-click link', :k, :now) {conflict}"
         ),
         {"ws": msg.workspace_id, "c": cust.id, "m": msg.id, "now": utcnow(), "k": key, "h": True},
     )

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from app.core.db import session_scope
 from app.esp import outbox
 from app.ingest import webhooks
+from app.models import MessageStatus
 from app.models.base import as_utc, utcnow
 
 MAX_PER_RUN = 2000
@@ -38,7 +39,7 @@ def engage(workspace_id: str, seed: int, n_customers: int) -> int:
     with session_scope() as s:
         rows = s.execute(text(
             "SELECT m.id, c.email, c.external_id, m.sent_at FROM message m JOIN customer c ON c.id = m.customer_id "
-            "WHERE m.workspace_id = :ws AND m.status = 'sent' AND m.sent_at < :settled AND NOT EXISTS "
+            f"WHERE m.workspace_id = :ws AND m.status = '{MessageStatus.SENT}' AND m.sent_at < :settled AND NOT EXISTS "
             "(SELECT 1 FROM event e WHERE e.message_id = m.id) ORDER BY m.sent_at LIMIT :n"),
             {"ws": workspace_id, "n": MAX_PER_RUN, "settled": utcnow() - dt.timedelta(seconds=15)}).all()
     if not rows:

@@ -23,11 +23,11 @@ from app.esp import NormalizedEvent, WebhookError, parse_webhook
 from app.esp.classify import classify
 from app.esp.events import EventType
 from app.ingest import stats
-from app.models import Customer, Erasure, Message, Send, WebhookInbox
+from app.models import Customer, CustomerStatus, Erasure, Message, MessageStatus, Send, WebhookInbox
 from app.models.base import as_utc, to_db_time, utcnow
 
 log = logging.getLogger("sendwise.ingest")
-SUPPRESSING = {EventType.COMPLAINED: "complained", EventType.UNSUBSCRIBED: "unsubscribed"}
+SUPPRESSING = {EventType.COMPLAINED: CustomerStatus.COMPLAINED, EventType.UNSUBSCRIBED: CustomerStatus.UNSUBSCRIBED}
 CHUNK = 5000
 MERGE_BATCHES = 8
 
@@ -172,7 +172,7 @@ def _lookup_messages(s: Session, workspace_id: str, mids: list[str]) -> tuple[
             .where(col(Message.id).in_(chunk), col(Message.workspace_id) == workspace_id))
         for mid, cust, cat, status, delivered_at, first_open in rows.all():
             messages[mid] = (cust, cat)
-            if status in ("sending", "failed"):
+            if status in (MessageStatus.SENDING, MessageStatus.FAILED):
                 unsettled.add(mid)
             if delivered_at is not None:
                 delivered[mid] = as_utc(delivered_at)
@@ -372,7 +372,7 @@ def _apply(s: Session, workspace_id: str,
         elif typ is clicked:
             _delta(deltas, cust_id).clicked(t, human, msg[1] if msg else None)
         elif typ is EventType.BOUNCED and ev.bounce_class == "hard":
-            suppress[cust_id] = "bounced"
+            suppress[cust_id] = CustomerStatus.BOUNCED
         elif typ in SUPPRESSING:
             suppress.setdefault(cust_id, SUPPRESSING[typ])
     _update_sends(s, times)
@@ -385,4 +385,5 @@ def _apply(s: Session, workspace_id: str,
     for cust_id, status in suppress.items():
         # Suppression is immediate; it never downgrades (a complaint stays a complaint).
         s.execute(text("UPDATE customer SET status = :st, updated_at = :now WHERE id = :c AND status IN "
-                       "('subscribed', 'unsubscribed')"), {"st": status, "c": cust_id, "now": utcnow()})
+                       f"('{CustomerStatus.SUBSCRIBED}', '{CustomerStatus.UNSUBSCRIBED}')"),
+                  {"st": status, "c": cust_id, "now": utcnow()})

@@ -1,5 +1,6 @@
 """Tables and API schemas."""
 
+from app.models.status import CampaignStatus, CustomerStatus, JobStatus, MessageStatus
 from app.models.tables import (
     ApiKey,
     Campaign,
@@ -21,14 +22,18 @@ from app.models.tables import (
 __all__ = [
     "ApiKey",
     "Campaign",
+    "CampaignStatus",
     "Customer",
     "CustomerProfile",
     "CustomerStats",
+    "CustomerStatus",
     "Erasure",
     "EspConnection",
     "Event",
     "Job",
+    "JobStatus",
     "Message",
+    "MessageStatus",
     "ModelVersion",
     "Send",
     "WebhookInbox",

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.models.status import CustomerStatus, JobStatus
+
 Provider = Literal["sendgrid", "mailgun", "postmark", "ses", "outbox"]
 
 
@@ -63,7 +65,7 @@ class CustomerPublic(BaseModel):
     timezone: str | None
     locale: str | None
     attributes: dict[str, Any]
-    status: Literal["subscribed", "unsubscribed", "bounced", "complained"]
+    status: CustomerStatus
     timezone_source: Literal["given", "inferred", "default"]
     send_time: SendTimePublic
     created_at: dt.datetime | None = None
@@ -73,7 +75,7 @@ class CustomerPublic(BaseModel):
 class JobPublic(BaseModel):
     id: str
     kind: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: JobStatus
     progress: float
     result: dict[str, Any] | None = None
     error: str | None = None

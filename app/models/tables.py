@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from app.models.base import BigIntPK, DedupKeyType, hours_col, json_col, new_id, ts_col, utcnow
+from app.models.status import CampaignStatus, CustomerStatus, JobStatus, MessageStatus
 
 
 class Workspace(SQLModel, table=True):
@@ -57,7 +58,7 @@ class Customer(SQLModel, table=True):
     inferred_timezone_confidence: float | None = None
     locale: str | None = Field(default=None, max_length=35)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=json_col(nullable=False))
-    status: str = Field(default="subscribed", max_length=16)
+    status: CustomerStatus = Field(default=CustomerStatus.SUBSCRIBED, sa_type=AutoString(length=16))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
 
@@ -186,7 +187,7 @@ class Campaign(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     workspace_id: str = Field(foreign_key="workspace.id", max_length=32)
     name: str = Field(max_length=200)
-    status: str = Field(default="draft", max_length=16)
+    status: CampaignStatus = Field(default=CampaignStatus.DRAFT, sa_type=AutoString(length=16))
     subject_variants: list[str] = Field(sa_column=json_col(nullable=False))
     template_html: str
     template_text: str | None = None
@@ -223,7 +224,7 @@ class Message(SQLModel, table=True):
     propensity: float = 1.0
     subject_propensity: float = 1.0  # marginals of `propensity`, for off-policy evaluation per choice
     category_propensity: float = 1.0
-    status: str = Field(default="planned", max_length=16)
+    status: MessageStatus = Field(default=MessageStatus.PLANNED, sa_type=AutoString(length=16))
     reason: str | None = None
     attempts: int = 0
     claimed_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
@@ -250,7 +251,7 @@ class Job(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     workspace_id: str = Field(max_length=32)
     kind: str = Field(max_length=64)
-    status: str = Field(default="queued", max_length=16)
+    status: JobStatus = Field(default=JobStatus.QUEUED, sa_type=AutoString(length=16))
     progress: float = 0.0
     result: dict[str, Any] | None = Field(default=None, sa_column=json_col())
     error: str | None = None

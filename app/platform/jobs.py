@@ -8,7 +8,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from app.core.db import session_scope
-from app.models import Job
+from app.models import Job, JobStatus
 from app.models.base import utcnow
 from app.platform.ownership import get_owned
 
@@ -33,7 +33,7 @@ def _set(job_id: str, **values: Any) -> None:
 
 
 def mark_running(job_id: str) -> None:
-    _set(job_id, status="running", started_at=utcnow(), progress=0.0)
+    _set(job_id, status=JobStatus.RUNNING, started_at=utcnow(), progress=0.0)
 
 
 def set_progress(job_id: str, progress: float) -> None:
@@ -41,11 +41,11 @@ def set_progress(job_id: str, progress: float) -> None:
 
 
 def mark_succeeded(job_id: str, result: dict[str, Any] | None = None) -> None:
-    _set(job_id, status="succeeded", progress=1.0, result=result, finished_at=utcnow())
+    _set(job_id, status=JobStatus.SUCCEEDED, progress=1.0, result=result, finished_at=utcnow())
 
 
 def mark_failed(job_id: str, error: str) -> None:
-    _set(job_id, status="failed", error=error[:2000], finished_at=utcnow())
+    _set(job_id, status=JobStatus.FAILED, error=error[:2000], finished_at=utcnow())
 
 
 def public_view(job: Job) -> dict[str, Any]:

@@ -15,11 +15,23 @@ from app.campaigns import stats as campaign_stats
 from app.core.db import is_postgres
 from app.core.errors import Invalid, NotFound, ServiceError
 from app.customers.service import get_customer
-from app.models import Campaign, Customer, Job, Message, Workspace
+from app.models import (
+    Campaign,
+    CampaignStatus,
+    Customer,
+    CustomerStatus,
+    Job,
+    JobStatus,
+    Message,
+    MessageStatus,
+    Workspace,
+)
+from app.models.status import UNSENT, sql_in
 from app.web import charts
 from app.web.campaign_form import CampaignForm, Errors, invalid_field, parse
 
-LIVE = {"planning": 2, "sending": 5, "scheduled": 15}  # status → seconds between auto-refreshes
+# status → seconds between auto-refreshes
+LIVE = {CampaignStatus.PLANNING: 2, CampaignStatus.SENDING: 5, CampaignStatus.SCHEDULED: 15}
 FUNNEL = ("planned", "sent", "delivered", "opened", "clicked")
 
 
@@ -51,9 +63,9 @@ def local_hour_counts(session: Session, camp: Campaign, default_tz: str) -> tupl
               else "strftime('%Y-%m-%d %H:%M:00', m.scheduled_at)")
     rows = session.execute(text(
         f"""SELECT COALESCE(c.timezone, c.inferred_timezone, :tz) AS tz, {minute} AS t,
-                   CASE WHEN m.status = 'sent' THEN 1 ELSE 0 END AS done, COUNT(*) AS n
+                   CASE WHEN m.status = '{MessageStatus.SENT}' THEN 1 ELSE 0 END AS done, COUNT(*) AS n
             FROM message m LEFT JOIN customer c ON c.id = m.customer_id
-            WHERE m.campaign_id = :c AND m.status IN ('planned', 'sending', 'sent')
+            WHERE m.campaign_id = :c AND m.status IN {sql_in((*UNSENT, MessageStatus.SENT))}
             GROUP BY 1, 2, 3"""
     ), {"c": camp.id, "tz": default_tz}).all()
     sent, pending = [0] * 24, [0] * 24
@@ -70,13 +82,13 @@ def local_hour_counts(session: Session, camp: Campaign, default_tz: str) -> tupl
 
 def planning_error(session: Session, camp: Campaign) -> str | None:
     """The error of the campaign's last planning job if it failed (the sweep retries it)."""
-    if camp.status != "planning":
+    if camp.status != CampaignStatus.PLANNING:
         return None
     job = session.exec(
         select(Job).where(Job.workspace_id == camp.workspace_id, Job.kind == f"plan_campaign:{camp.id}")
         .order_by(col(Job.created_at).desc())
     ).first()
-    return (job.error or "unknown error") if job is not None and job.status == "failed" else None
+    return (job.error or "unknown error") if job is not None and job.status == JobStatus.FAILED else None
 
 
 def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str, Any]:
@@ -88,7 +100,7 @@ def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str
     sent, pending = local_hour_counts(session, camp, ws.default_timezone)
     by_status = stats["by_status"]
     total = counts["planned"]
-    done = sum(n for s, n in by_status.items() if s not in ("planned", "sending"))
+    done = sum(n for s, n in by_status.items() if s not in UNSENT)
     uplift = stats["uplift"]
     ci_rows = [(label, uplift[key]["diff"], tuple(uplift[key]["ci95"]) if uplift[key]["ci95"] else None)
                for key, label in (("open_rate", "Open rate"), ("click_rate", "Click rate"))]
@@ -114,7 +126,7 @@ def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str
                                       title="Delivery funnel"),
         "ci_chart": charts.interval(ci_rows, title="Uplift over the holdout, with 95% confidence intervals"),
         "messages": campaigns.list_messages(session, ws.id, camp.id, 20, None)["items"],
-        "can_launch": camp.status == "draft",
+        "can_launch": camp.status == CampaignStatus.DRAFT,
         "can_cancel": camp.status in campaigns.CANCELLABLE,
     }
 
@@ -122,7 +134,8 @@ def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str
 def customer_choices(session: Session, workspace_id: str, limit: int = 50) -> list[str]:
     """A few external ids to suggest in the preview box."""
     return list(session.exec(
-        select(Customer.external_id).where(Customer.workspace_id == workspace_id, Customer.status == "subscribed")
+        select(Customer.external_id)
+        .where(Customer.workspace_id == workspace_id, Customer.status == CustomerStatus.SUBSCRIBED)
         .order_by(col(Customer.id)).limit(limit)
     ).all())
 
@@ -155,7 +168,8 @@ def _discard_draft(session: Session, workspace_id: str, draft_id: str) -> None:
     if not draft_id:
         return
     camp = session.get(Campaign, draft_id)
-    if camp is None or camp.workspace_id != workspace_id or camp.status != "draft" or camp.launched_at is not None:
+    if (camp is None or camp.workspace_id != workspace_id or camp.status != CampaignStatus.DRAFT
+            or camp.launched_at is not None):
         return
     if session.exec(select(Message.id).where(Message.campaign_id == camp.id).limit(1)).first() is not None:
         return
