@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.models.status import CampaignStatus, MessageStatus
 
 
 class Window(BaseModel):
@@ -92,11 +94,124 @@ class PreviewIn(BaseModel):
     external_id: str
 
 
+class WindowOut(BaseModel):
+    start: dt.datetime
+    end: dt.datetime
+
+
 class CampaignOut(BaseModel):
-    model_config = {"extra": "allow"}
+    """A campaign's own fields, as created (`POST`), listed, cancelled and read."""
+
+    model_config = ConfigDict(extra="allow")
     id: str
-    status: str
     name: str
-    counts: dict[str, int] | None = None
-    arms: dict[str, Any] | None = None
-    uplift: dict[str, Any] | None = None
+    status: CampaignStatus
+    subject_variants: list[str]
+    template_html: str
+    template_text: str | None
+    content_blocks: dict[str, str]
+    audience: dict[str, Any]
+    window: WindowOut
+    strategy: str
+    fixed_local_hour: int | None
+    quiet_hours: dict[str, int] | None
+    holdout_fraction: float
+    exploration: float
+    frequency_cap_hours: int
+    error: str | None
+    created_at: dt.datetime | None
+    launched_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class CampaignList(BaseModel):
+    items: list[CampaignOut]
+
+
+class CampaignCounts(BaseModel):
+    """Messages planned, what their events show (human opens and clicks), and those that never went."""
+
+    planned: int
+    sent: int
+    delivered: int
+    opened: int
+    clicked: int
+    bounced: int
+    complained: int
+    unsubscribed: int
+    suppressed: int
+    failed: int
+
+
+class ArmStats(BaseModel):
+    """One arm's human engagement; an arm with no messages shows only the first group of fields."""
+
+    sent: int
+    opened: int
+    clicked: int
+    open_rate: float | None
+    click_rate: float | None
+    machine_opens: int
+    bot_clicks: int
+    delivered: int = 0
+    bounced: int = 0
+    complained: int = 0
+    unsubscribed: int = 0
+
+
+class DiffCI(BaseModel):
+    """Treatment minus holdout, with a 95% interval; both null without messages in either group."""
+
+    diff: float | None
+    ci95: list[float] | None
+
+
+class Uplift(BaseModel):
+    open_rate: DiffCI
+    click_rate: DiffCI
+
+
+class CampaignDetail(CampaignOut):
+    """`GET /v1/campaigns/{id}`: the campaign with its counts, arms and uplift over the holdout."""
+
+    counts: CampaignCounts
+    by_status: dict[str, int]
+    arms: dict[str, ArmStats]
+    uplift: Uplift
+    machine_opens: int
+    bot_clicks: int
+
+
+class LaunchOut(BaseModel):
+    id: str
+    status: CampaignStatus
+    job_id: str
+
+
+class PreviewOut(BaseModel):
+    subject: str
+    html: str
+    text: str | None
+    scheduled_at: dt.datetime | None
+    reason: str
+    subject_index: int
+    category: str | None
+
+
+class MessageOut(BaseModel):
+    message_id: str
+    external_id: str | None
+    arm: str
+    scheduled_at: dt.datetime | None
+    subject_index: int
+    subject: str | None
+    category: str | None
+    propensity: float
+    status: MessageStatus
+    sent_at: dt.datetime | None
+    reason: str | None
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None

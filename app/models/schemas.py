@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.models.status import CustomerStatus, JobStatus
+from app.models.status import CustomerStatus, JobStatus, MessageStatus
 
 Provider = Literal["sendgrid", "mailgun", "postmark", "ses", "outbox"]
 
@@ -81,3 +81,103 @@ class JobPublic(BaseModel):
     error: str | None = None
     created_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+
+
+class JobStarted(BaseModel):
+    """202: the work runs on a worker; follow it at `GET /v1/jobs/{job_id}`."""
+
+    job_id: str
+
+
+class ModelSummary(BaseModel):
+    version: int
+    fitted_at: dt.datetime | None
+    rows_used: int
+    metrics: dict[str, Any]
+
+
+class ModelHistoryRow(BaseModel):
+    kind: str
+    version: int
+    fitted_at: dt.datetime | None
+    rows_used: int
+
+
+class ModelsOut(BaseModel):
+    """The latest version of each model by kind, and the last fits of every kind, newest first."""
+
+    models: dict[str, ModelSummary]
+    history: list[ModelHistoryRow]
+
+
+class LineError(BaseModel):
+    line: int | None
+    error: str
+
+
+class HistoryImportOut(BaseModel):
+    """Rows stored and rows skipped, with the first errors by line (`errors_truncated` when there were more)."""
+
+    imported: int
+    skipped: int
+    errors: list[LineError]
+    errors_truncated: bool = False
+
+
+class WebhookAccepted(BaseModel):
+    """The batch is durably queued; `subscription` answers an SNS subscription confirmation."""
+
+    accepted: int
+    subscription: str | None = None
+
+
+class CustomerRecord(CustomerPublic):
+    """The customer in an export (the send-time profile is given once, at the export's top level)."""
+
+    send_time: SendTimePublic | None = None  # type: ignore[assignment]
+
+
+class ExportedMessage(BaseModel):
+    message_id: str
+    campaign_id: str
+    arm: str
+    scheduled_at: dt.datetime | None
+    subject_index: int
+    category: str | None
+    status: MessageStatus
+    sent_at: dt.datetime | None
+    reason: str | None
+
+
+class ExportedSend(BaseModel):
+    sent_at: dt.datetime | None
+    opened_at: dt.datetime | None
+    clicked_at: dt.datetime | None
+    machine_open: bool
+    subject: str | None
+    category: str | None
+    source: str
+
+
+class ExportedEvent(BaseModel):
+    """An event as stored; `reason`, `message_id` and `url` appear only when the event has them."""
+
+    provider: str
+    type: str
+    occurred_at: dt.datetime | None
+    human: bool
+    reason: str | None = None
+    message_id: str | None = None
+    url: str | None = None
+    raw: Any = None
+
+
+class CustomerExport(BaseModel):
+    """Everything held about one customer (GDPR access and portability)."""
+
+    customer: CustomerRecord
+    messages: list[ExportedMessage]
+    history: list[ExportedSend]
+    events: list[ExportedEvent]
+    statistics: dict[str, Any] | None
+    send_time: SendTimePublic

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
@@ -14,51 +12,11 @@ from app.api.deps import SessionDep
 from app.campaigns import launch
 from app.campaigns import service as campaigns
 from app.core.errors import NotFound, ServiceError
-from app.models import Workspace
 from app.web import campaign_form, campaign_views, other_views, render, settings_views
 from app.web import session as dash
+from app.web.deps import Ctx, CtxDep, FormDep, cookie_session
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
-
-
-@dataclass(frozen=True)
-class Ctx:
-    """The signed-in marketer: their workspace and session (for the CSRF token)."""
-
-    ws: Workspace
-    sess: dash.DashSession
-
-    def page(self, name: str, active: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        return render.page(name, status_code, ws=self.ws, csrf=self.sess.csrf, active=active, **context)
-
-
-def _cookie_session(request: Request) -> dash.DashSession | None:
-    return dash.decode(request.cookies.get(dash.COOKIE_NAME))
-
-
-def signed_in(request: Request, db: SessionDep) -> Ctx:
-    """The signed-in workspace, or a redirect to the sign-in page that comes back here."""
-    sess = _cookie_session(request)
-    ws = dash.workspace_for(db, sess)
-    if ws is None or sess is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise HTTPException(status_code=303, headers={"Location": "/signin?" + urlencode({"next": target})})
-    return Ctx(ws, sess)
-
-
-async def posted_form(request: Request) -> FormData:
-    """The submitted form, accepted only with the session's CSRF token (403 otherwise)."""
-    try:
-        form = await request.form(max_files=0, max_fields=500, max_part_size=2 * 1024 * 1024)
-    except Exception:  # noqa: BLE001 - any unparsable body is the client's error
-        raise HTTPException(status_code=400, detail="malformed form") from None
-    if not dash.csrf_ok(_cookie_session(request), form.get(dash.CSRF_FIELD)):
-        raise HTTPException(status_code=403, detail="CSRF token missing or invalid: reload the page and try again")
-    return form
-
-
-CtxDep = Annotated[Ctx, Depends(signed_in)]
-FormDep = Annotated[FormData, Depends(posted_form)]
 
 
 def _see(url: str) -> RedirectResponse:
@@ -89,7 +47,7 @@ def home(ctx: CtxDep) -> RedirectResponse:
 @router.get("/signin", response_class=HTMLResponse)
 def signin_page(request: Request, db: SessionDep, next: str = "/") -> Response:
     """The sign-in form; a visitor gets an anonymous session so the form itself carries a CSRF token."""
-    sess = _cookie_session(request)
+    sess = cookie_session(request)
     if dash.workspace_for(db, sess) is not None:
         return _see(dash.safe_next(next))
     fresh = sess is None
@@ -106,7 +64,7 @@ def signin(request: Request, db: SessionDep, form: FormDep) -> Response:
     target = dash.safe_next(_field(form, "next"))
     sess = dash.sign_in(db, _field(form, "api_key"))
     if sess is None:
-        current = _cookie_session(request)
+        current = cookie_session(request)
         assert current is not None  # posted_form checked its token
         return render.page("signin.html", 401, csrf=current.csrf, next=target,
                            error="That API key is not valid (or has been revoked).")

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response
 from app.api.deps import SessionDep, WorkspaceDep
 from app.customers import gdpr
 from app.customers import service as customers
-from app.models.schemas import CustomerBatchIn, CustomerBatchOut, CustomerPublic
+from app.models.schemas import CustomerBatchIn, CustomerBatchOut, CustomerExport, CustomerPublic
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -23,14 +23,14 @@ def get_customer(external_id: str, ws: WorkspaceDep, session: SessionDep) -> dic
     return gdpr.customer_view(session, customers.get_customer(session, ws.id, external_id))
 
 
-@router.delete("/{external_id}", status_code=204)
+@router.delete("/{external_id}", status_code=204, response_class=Response)
 def erase_customer(external_id: str, ws: WorkspaceDep, session: SessionDep) -> Response:
     """Erase the customer's personal data and events; later webhooks for the address are dropped."""
     customers.erase_customer(session, ws.id, external_id)
     return Response(status_code=204)
 
 
-@router.get("/{external_id}/export")
+@router.get("/{external_id}/export", response_model=CustomerExport, response_model_exclude_unset=True)
 def export_customer(external_id: str, ws: WorkspaceDep, session: SessionDep) -> dict:
     """Everything held about the customer, as JSON."""
     return gdpr.export_customer(session, customers.get_customer(session, ws.id, external_id))

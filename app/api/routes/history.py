@@ -5,11 +5,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, WorkspaceDep
 from app.ingest import history
+from app.models.schemas import HistoryImportOut
 
 router = APIRouter(prefix="/v1/history", tags=["history"])
 
 
-@router.post("", responses={422: {"description": "unusable header"}})
+@router.post("", response_model=HistoryImportOut, response_model_exclude_unset=True,
+             responses={422: {"description": "unusable header"}})
 async def import_history(request: Request, ws: WorkspaceDep, session: SessionDep) -> dict:
     """Columns: external_id (or email), sent_at, opened_at?, clicked_at?, subject?, category?, machine_open?.
 

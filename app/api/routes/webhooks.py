@@ -9,11 +9,12 @@ from app.core.config import get_settings
 from app.core.db import session_scope
 from app.esp import WebhookError
 from app.ingest import webhooks
+from app.models.schemas import WebhookAccepted
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-@router.post("/{provider}/{workspace_id}",
+@router.post("/{provider}/{workspace_id}", response_model=WebhookAccepted, response_model_exclude_unset=True,
              responses={400: {"description": "malformed"}, 401: {"description": "bad or missing proof"},
                         413: {"description": "body over 10 MB"}})
 async def receive(provider: str, workspace_id: str, request: Request) -> dict:
