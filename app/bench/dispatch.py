@@ -78,17 +78,17 @@ def setup(n_messages: int, esp_url: str, progress: SetupProgress = _noop) -> dic
 
 def render_only(campaign_id: str) -> tuple[int, float]:
     """Render every message of the campaign (no ESP, no writes): (count, seconds)."""
-    from app.delivery.dispatch import _LOAD, _render, claimed_rows, compiled_for
+    from app.delivery.dispatch import compiled_for, load_campaign_messages, render_claimed
     from app.models import Campaign
 
     with session_scope() as s:
-        items = claimed_rows(s.execute(text(_LOAD + "m.campaign_id = :c"), {"c": campaign_id}).all())
+        items = load_campaign_messages(s, campaign_id)
         camp = s.get(Campaign, campaign_id)
         assert camp is not None
         compiled_for(camp)
     t0 = time.perf_counter()
     for k in range(0, len(items), 1000):
-        _render(items[k:k + 1000])
+        render_claimed(items[k:k + 1000])
     return len(items), time.perf_counter() - t0
 
 

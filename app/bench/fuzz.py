@@ -39,12 +39,12 @@ def check_webhook_body(provider: str, body: bytes) -> None:
 
 def check_customer_csv(raw: bytes) -> None:
     """The customer CSV importer's row parser reports bad input by line; it never raises anything else."""
-    from app.customers.csv_import import _rows
+    from app.customers.csv_import import read_rows
     from app.customers.service import validate_rows
 
     stream = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", errors="strict", newline="")
     try:
-        rows = [row for _line, row in _rows(stream) if "__error__" not in row]
+        rows = [row for _line, row in read_rows(stream) if "__error__" not in row]
     except (UnicodeDecodeError, csv.Error):
         return  # reported as a whole-file error by import_customers_csv
     except ValueError as exc:
@@ -66,7 +66,7 @@ def check_history_lines(text: str, ndjson: bool) -> None:
         if isinstance(rec, str):
             continue
         with contextlib.suppress(ValueError):
-            history._row(rec)
+            history.history_row(rec)
 
 
 def properties(max_examples: int) -> dict[str, Callable[[], None]]:

@@ -16,7 +16,7 @@ from app.customers.service import get_customer
 from app.delivery.dispatch import compiled_for, customer_context
 from app.delivery.unsubscribe import unsubscribe_url
 from app.modelling import content_profiles as content_models
-from app.modelling.sendtime_view import send_time_for
+from app.modelling.sendtime_profiles import send_time_for
 from app.models import CustomerStatus, Message, MessageStatus, Workspace
 from app.models.base import from_db_time
 from app.models.status import UNSENT

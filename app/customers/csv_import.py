@@ -15,7 +15,8 @@ KNOWN = {"external_id", "email", "timezone", "locale", "attributes", "subscribed
 BATCH = 5000
 
 
-def _rows(text_stream: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_rows(text_stream: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, row) per CSV record; a record it cannot read is `{"__error__": why}`. ValueError: no usable header."""
     reader = csv.DictReader(text_stream)
     if not reader.fieldnames or "external_id" not in reader.fieldnames or "email" not in reader.fieldnames:
         raise ValueError("the CSV header must name at least external_id and email")
@@ -63,7 +64,7 @@ def import_customers_csv(
         batch.clear()
 
     try:
-        for line, row in _rows(stream):
+        for line, row in read_rows(stream):
             if "__error__" in row:
                 errors.append({"line": line, "error": row["__error__"]})
                 continue

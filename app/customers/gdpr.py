@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.modelling.sendtime_view import send_time_for, timezone_source
+from app.modelling.sendtime_profiles import send_time_for, timezone_source
 from app.models import Customer, CustomerStats, Event, Message, Send
 from app.models.base import from_db_time
 

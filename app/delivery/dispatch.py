@@ -21,22 +21,13 @@ from sqlmodel import Session, col
 from app.campaigns.rendering import CompiledCampaign, compile_campaign
 from app.core.db import is_postgres, json_loads, session_scope
 from app.delivery import esp_delivery
+from app.delivery.tick import Meta, SendMeta, TickResult
 from app.delivery.unsubscribe import unsubscribe_url
 from app.models import Campaign, Customer, CustomerStatus, Message, MessageStatus
 from app.models.base import utcnow
 from app.models.status import LIVE_CAMPAIGN, UNSENT, CampaignStatus, sql_in
 
 log = logging.getLogger("sendwise.dispatch")
-
-
-@dataclass
-class TickResult:
-    claimed: int = 0
-    sent: int = 0
-    failed: int = 0
-    suppressed: int = 0
-    cancelled: int = 0
-    deferred: int = 0
 
 
 Claims = dict[str, int]
@@ -131,7 +122,7 @@ class Claimed:
     claim: int = 0
 
 
-_LOAD = (
+_LOAD_CLAIMED = (
     "SELECT m.id, m.workspace_id, m.campaign_id, m.subject_index, m.category, c.id, c.external_id, c.email, "
     "c.attributes, COALESCE(NULLIF(c.timezone, ''), c.inferred_timezone), c.locale, c.status, camp.status, "
     "m.attempts "
@@ -145,20 +136,25 @@ def load_claimed(s: Session, ids: list[str]) -> list[Claimed]:
     if not ids:
         return []
     if is_postgres(s):  # one array parameter
-        rows = s.execute(text(_LOAD + f"m.status = '{MessageStatus.SENDING}' AND m.id = ANY(CAST(:ids AS varchar[]))"),
-                         {"ids": ids}).all()
+        where = f"m.status = '{MessageStatus.SENDING}' AND m.id = ANY(CAST(:ids AS varchar[]))"
+        rows = s.execute(text(_LOAD_CLAIMED + where), {"ids": ids}).all()
     else:
         rows = []
         for k in range(0, len(ids), 500):
             chunk = ids[k:k + 500]
             marks = {f"i{j}": v for j, v in enumerate(chunk)}
             where = f"m.status = '{MessageStatus.SENDING}' AND m.id IN ({', '.join(':' + name for name in marks)})"
-            rows.extend(s.execute(text(_LOAD + where), marks).all())
+            rows.extend(s.execute(text(_LOAD_CLAIMED + where), marks).all())
     return claimed_rows(rows)
 
 
+def load_campaign_messages(s: Session, campaign_id: str) -> list[Claimed]:
+    """Every message of a campaign as dispatch loads a claimed one, whatever its status (for measuring)."""
+    return claimed_rows(s.execute(text(_LOAD_CLAIMED + "m.campaign_id = :c"), {"c": campaign_id}).all())
+
+
 def claimed_rows(rows: Any) -> list[Claimed]:
-    """`Claimed` from rows of the `_LOAD` columns (attributes decoded where the driver left JSON text)."""
+    """`Claimed` from rows of the `_LOAD_CLAIMED` columns (attributes decoded where the driver left JSON text)."""
     out = []
     for r in rows:
         attrs = r[8]
@@ -169,7 +165,7 @@ def claimed_rows(rows: Any) -> list[Claimed]:
     return out
 
 
-Prepared = list[tuple[str, list[Any], dict[str, dict[str, Any]]]]
+Prepared = list[tuple[str, list[Any], Meta]]
 
 
 def prepare_claimed(claims: Claims, result: TickResult) -> Prepared:
@@ -198,7 +194,7 @@ def prepare_claimed(claims: Claims, result: TickResult) -> Prepared:
                 camp = s.get(Campaign, camp_id)
                 if camp is not None:
                     compiled_for(camp)
-    return [(workspace_id, *_render(items)) for workspace_id, items in ready.items()]
+    return [(workspace_id, *render_claimed(items)) for workspace_id, items in ready.items()]
 
 
 def deliver_prepared(prepared: Prepared, result: TickResult) -> None:
@@ -229,10 +225,12 @@ def customer_context(cust: Customer | Claimed) -> dict[str, Any]:
 _UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
 
 
-def _render(items: list[Claimed]) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+def render_claimed(items: list[Claimed]) -> tuple[list[Any], Meta]:
+    """The emails of claimed messages (each with its unsubscribe headers) and what the ESP step records."""
     from app.esp.outgoing import OutgoingEmail
 
-    emails, meta = [], {}
+    emails: list[Any] = []
+    meta: Meta = {}
     for m in items:
         url = unsubscribe_url(m.id)
         compiled = _compiled.get(m.campaign_id)
@@ -248,8 +246,8 @@ def _render(items: list[Claimed]) -> tuple[list[Any], dict[str, dict[str, Any]]]
             subject=subject, html=html, text=txt,
             headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": _UNSUBSCRIBE_POST},
         ))
-        meta[m.id] = {"customer_id": m.customer_id, "subject": subject, "category": m.category,
-                      "workspace_id": m.workspace_id, "claim": m.claim}
+        assert m.customer_id is not None  # messages of erased customers were settled before rendering
+        meta[m.id] = SendMeta(m.workspace_id, m.customer_id, subject, m.category, m.claim)
     return emails, meta
 
 

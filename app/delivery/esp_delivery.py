@@ -7,7 +7,6 @@ import json
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -18,14 +17,12 @@ from app.core.bulk import bulk_insert
 from app.core.config import get_settings
 from app.core.db import session_scope
 from app.core.security import decrypt_secret
+from app.delivery.tick import Meta, TickResult
 from app.esp import outbox, sending
 from app.esp.outgoing import OutgoingEmail, SenderConfig, SendRequest
 from app.ingest import stats
 from app.models import EspConnection, Message, MessageStatus
 from app.models.base import utcnow
-
-if TYPE_CHECKING:
-    from app.delivery.dispatch import TickResult
 
 log = logging.getLogger("sendwise.esp")
 MAX_TRIES = 6
@@ -47,7 +44,7 @@ def sender_config(conn: EspConnection) -> SenderConfig:
                         domain=conn.domain, from_email=conn.from_email, from_name=conn.from_name)
 
 
-def deliver(workspace_id: str, emails: list[OutgoingEmail], meta: dict[str, dict[str, Any]],
+def deliver(workspace_id: str, emails: list[OutgoingEmail], meta: Meta,
             result: TickResult) -> None:
     """Send the emails of one workspace and record each message's outcome."""
     with session_scope() as s:
@@ -72,7 +69,7 @@ def deliver(workspace_id: str, emails: list[OutgoingEmail], meta: dict[str, dict
 
 
 def _deliver_outbox(workspace_id: str, cfg: SenderConfig, emails: list[OutgoingEmail],
-                    meta: dict[str, dict[str, Any]], result: TickResult) -> None:
+                    meta: Meta, result: TickResult) -> None:
     directory = get_settings().outbox_dir / workspace_id
     held = _mark_attempted([e.message_id for e in emails], meta)
     accepted: dict[str, str | None] = {}
@@ -82,7 +79,7 @@ def _deliver_outbox(workspace_id: str, cfg: SenderConfig, emails: list[OutgoingE
     _finish(workspace_id, accepted, {}, meta, result)
 
 
-def _send_with_retries(workspace_id: str, cfg: SenderConfig, req: SendRequest, meta: dict[str, dict[str, Any]],
+def _send_with_retries(workspace_id: str, cfg: SenderConfig, req: SendRequest, meta: Meta,
                        result: TickResult) -> None:
     delay = 1.0
     for attempt in range(1, MAX_TRIES + 1):
@@ -127,14 +124,14 @@ def _headers(req: SendRequest) -> dict[str, str]:
     return {**req.headers, "Content-Type": "application/json"}
 
 
-def _mark_attempted(ids: list[str], meta: dict[str, dict[str, Any]]) -> set[str]:
+def _mark_attempted(ids: list[str], meta: Meta) -> set[str]:
     """Commit the attempt before the ESP call, so a crash never turns into a blind second send.
 
     Returns the messages still held under this worker's claim (status `sending`, not attempted, the
     same claim number): the only ones it may send."""
     by_claim: dict[int, list[str]] = {}
     for m in ids:
-        by_claim.setdefault(int(meta[m].get("claim", 0)), []).append(m)
+        by_claim.setdefault(meta[m].claim, []).append(m)
     held: set[str] = set()
     now = utcnow()
     with session_scope() as s:
@@ -159,7 +156,7 @@ def _defer(ids: list[str], seconds: float, result: TickResult) -> None:
 
 
 def _finish(workspace_id: str, accepted: dict[str, str | None], failed: dict[str, str],
-            meta: dict[str, dict[str, Any]], result: TickResult) -> None:
+            meta: Meta, result: TickResult) -> None:
     """Record sent and failed messages, the sends (training data) and the statistics, in one transaction."""
     now = utcnow()
     with session_scope() as s:
@@ -175,7 +172,7 @@ def _finish(workspace_id: str, accepted: dict[str, str | None], failed: dict[str
     result.failed += len(failed)
 
 
-def _record_sent(s: Session, workspace_id: str, accepted: dict[str, str | None], meta: dict[str, dict[str, Any]],
+def _record_sent(s: Session, workspace_id: str, accepted: dict[str, str | None], meta: Meta,
                  now: dt.datetime) -> None:
     if not accepted:
         return
@@ -187,9 +184,9 @@ def _record_sent(s: Session, workspace_id: str, accepted: dict[str, str | None],
                   .values(status=MessageStatus.SENT, sent_at=now, reason=None, esp_message_id=esp_id))
     bulk_insert(s, "send", ("workspace_id", "customer_id", "message_id", "sent_at", "machine_open", "subject",
                             "category", "source"),
-                ((workspace_id, meta[m]["customer_id"], m, now, False, meta[m]["subject"], meta[m]["category"],
+                ((workspace_id, meta[m].customer_id, m, now, False, meta[m].subject, meta[m].category,
                   "campaign") for m in accepted))
     deltas: dict[int, stats.StatsDelta] = {}
     for mid in accepted:
-        deltas.setdefault(int(meta[mid]["customer_id"]), stats.StatsDelta()).sent(now)
+        deltas.setdefault(meta[mid].customer_id, stats.StatsDelta()).sent(now)
     stats.apply(s, workspace_id, deltas)

@@ -67,7 +67,7 @@ def parse_time(value: Any) -> dt.datetime | None:
     return t.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _row(rec: dict[str, Any]) -> dict[str, Any]:
+def history_row(rec: dict[str, Any]) -> dict[str, Any]:
     """A checked history row; ValueError names the problem."""
     ext, email = rec.get("external_id"), rec.get("email")
     if not ext and not email:
@@ -161,7 +161,7 @@ class HistoryWriter:
             self.result.error(line, rec)
             return
         try:
-            self.pending.append((line, _row(rec)))
+            self.pending.append((line, history_row(rec)))
         except ValueError as exc:
             self.result.error(line, str(exc))
         if len(self.pending) >= CHUNK:

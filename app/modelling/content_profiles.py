@@ -14,7 +14,7 @@ from sqlmodel import Session
 from app.campaigns.audience import AudienceRows
 from app.core.bulk import int_array_literal, positions
 from app.core.db import is_postgres, json_loads
-from app.modelling.sendtime_view import latest_model
+from app.modelling.sendtime_profiles import latest_model
 from app.models import Campaign
 from app.models.base import as_utc, utcnow
 from app.propensity import FIRST_NAME_TOKEN, FittedModel

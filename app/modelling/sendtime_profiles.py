@@ -1,4 +1,7 @@
-"""Reading customers' send-time profiles (the per-customer output of a fit) and cold starts."""
+"""Customers' send times: the latest fitted profile, else a cold start from the model, else a default curve.
+
+What the API shows (`send_time_for`) and what planning reads for a whole audience (`hour_scores`).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,51 @@ from sqlmodel import Session, col, select
 from app.campaigns.audience import AudienceRows
 from app.core.bulk import int_array_literal, positions
 from app.core.db import is_postgres
-from app.models import Customer, CustomerProfile
+from app.models import Customer, CustomerProfile, ModelVersion
 from app.sendtime import OFFSET_SOURCE_NAMES, cold_start_scores, explain
+
+DEFAULT_HOUR = 10
+
+
+def default_curve() -> list[float]:
+    """A generic prior for a workspace without a model: mid-morning and early evening peaks."""
+    h = np.arange(24)
+    curve = 0.12 * np.exp(-0.5 * ((h - DEFAULT_HOUR) / 2.5) ** 2) + 0.08 * np.exp(-0.5 * ((h - 19) / 2.0) ** 2)
+    return [round(float(v + 0.02), 4) for v in curve]
+
+
+def latest_model(session: Session, workspace_id: str, kind: str = "sendtime") -> ModelVersion | None:
+    return session.exec(
+        select(ModelVersion)
+        .where(ModelVersion.workspace_id == workspace_id, ModelVersion.kind == kind)
+        .order_by(col(ModelVersion.version).desc())
+    ).first()
+
+
+def timezone_source(customer: Customer) -> str:
+    if customer.timezone:
+        return "given"
+    if customer.inferred_timezone:
+        return "inferred"
+    return "default"
+
+
+def send_time_for(session: Session, customer: Customer) -> dict[str, Any]:
+    """A customer's `send_time` object: their fitted profile, else a cold start, else the default hour."""
+    prof = session.get(CustomerProfile, customer.id)
+    if prof is not None:
+        return profile_view(prof)
+    model = latest_model(session, customer.workspace_id)
+    if model is not None:
+        return cold_start_view(model.params, customer)
+    curve = default_curve()
+    return {
+        "best_hour_local": DEFAULT_HOUR,
+        "hourly_scores": curve,
+        "confidence": 0.0,
+        "source": "default",
+        "explanation": f"No model fitted yet: using the default hour {DEFAULT_HOUR:02d}:00 until opens arrive.",
+    }
 
 
 def decode_scores(blob: bytes) -> np.ndarray:
@@ -56,8 +102,6 @@ def cold_start_view(params: dict[str, Any], customer: Customer) -> dict[str, Any
 
 def hour_scores(session: Session, workspace_id: str, aud: AudienceRows) -> np.ndarray:
     """(n, 24) local-hour scores for an audience: fitted profiles, else cold start by segment, else default."""
-    from app.modelling.sendtime_view import default_curve, latest_model
-
     n = len(aud)
     out = np.empty((n, 24), dtype=np.float32)
     have = np.zeros(n, dtype=bool)
