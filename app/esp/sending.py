@@ -6,44 +6,30 @@ is tested without a network. `outbox` is not an HTTP ESP: use `app.esp.outbox.wr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-from app.esp import mailgun, postmark, sendgrid, ses
+from app.esp.adapter import HttpSender
 from app.esp.outgoing import OutgoingEmail, SenderConfig, SendOutcome, SendRequest, parse_retry_after
-
-Builder = Callable[[SenderConfig, list[OutgoingEmail]], list[SendRequest]]
-Interpreter = Callable[[SenderConfig, SendRequest, int, Mapping[str, str], bytes, float | None], SendOutcome]
-
-BUILDERS: dict[str, Builder] = {
-    "sendgrid": sendgrid.build_requests,
-    "mailgun": mailgun.build_requests,
-    "postmark": postmark.build_requests,
-    "ses": ses.build_requests,
-}
-INTERPRETERS: dict[str, Interpreter] = {
-    "sendgrid": sendgrid.interpret_response,
-    "mailgun": mailgun.interpret_response,
-    "postmark": postmark.interpret_response,
-    "ses": ses.interpret_response,
-}
+from app.esp.registry import PROVIDERS
 
 
-def _lookup(table: Mapping[str, Callable[..., object]], provider: str) -> None:
-    if provider not in table:
+def _sender(provider: str) -> HttpSender:
+    esp = PROVIDERS.get(provider)
+    if esp is None or esp.sender is None:
         raise ValueError(f"{provider!r} is not an HTTP ESP (outbox writes files with outbox.write_eml)")
+    return esp.sender
 
 
 def build_requests(cfg: SenderConfig, emails: list[OutgoingEmail]) -> list[SendRequest]:
     """Batch `emails` into the fewest requests the ESP's limits allow; every email in exactly one."""
-    _lookup(BUILDERS, cfg.provider)
-    return BUILDERS[cfg.provider](cfg, emails) if emails else []
+    sender = _sender(cfg.provider)
+    return sender.build_requests(cfg, emails) if emails else []
 
 
 def interpret_response(cfg: SenderConfig, req: SendRequest, status: int, headers: Mapping[str, str],
                        body: bytes, now: float | None = None) -> SendOutcome:
     """What an ESP response means for each message: accepted, failed with a reason, or retry later."""
-    _lookup(INTERPRETERS, cfg.provider)
-    return INTERPRETERS[cfg.provider](cfg, req, status, headers, body, now)
+    return _sender(cfg.provider).interpret_response(cfg, req, status, headers, body, now)
 
 
 __all__ = [
