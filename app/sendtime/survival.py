@@ -97,7 +97,14 @@ def fit_cox(x: np.ndarray, duration: np.ndarray, event: np.ndarray, penalizer: f
     coef = pd.Series(0.0, index=FEATURES)
     coef[keep] = cph.params_[keep]
     mean = pd.Series(df[FEATURES].mean(), index=FEATURES)
-    mean[keep] = cph._norm_mean[keep]
+    mean[keep] = centring(df, keep)
     bch = cph.baseline_cumulative_hazard_.iloc[:, 0]
     h0 = float(bch[bch.index <= HORIZON_H].iloc[-1]) if (bch.index <= HORIZON_H).any() else 0.0
     return CoxScorer(coef.to_numpy(float), mean.to_numpy(float), h0, True)
+
+
+def centring(df: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """The column means lifelines centres the covariates on before fitting (its baseline hazard is the hazard
+    at these means), computed as it computes them (rows ordered by duration and event, a fresh float block),
+    so the sums, and so the scores, are bit for bit the same."""
+    return df.sort_values(by=["duration", "event"])[columns].astype(float).mean(0)
