@@ -9,8 +9,6 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,15 +67,6 @@ def print_result(result: BenchResult) -> None:
     out.print(f"  command: {command_line()}")
 
 
-@contextmanager
-def timer() -> Iterator[list[float]]:
-    """`with timer() as t:` … `t[0]` is the elapsed seconds afterwards."""
-    box = [0.0]
-    t0 = time.perf_counter()
-    try:
-        yield box
-    finally:
-        box[0] = time.perf_counter() - t0
 
 
 def create_bench_workspace(name: str, timezone: str = "UTC") -> tuple[str, str]:

@@ -70,9 +70,6 @@ class Service:
             time.sleep(0.2)
         raise RuntimeError(f"the worker did not become ready: {log.read_text()[-2000:]}")
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
-
     def stop(self) -> None:
         for p in reversed(self.procs):
             if p.poll() is None:

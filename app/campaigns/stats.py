@@ -33,7 +33,8 @@ def diff_ci(k1: int, n1: int, k0: int, n0: int) -> dict[str, Any]:
 
 
 def campaign_stats(session: Session, camp: Campaign) -> dict[str, Any]:
-    """`counts`, `arms` and `uplift` of CONTRACT.md, plus machine opens and bot clicks counted apart."""
+    """The campaign's `counts` (`COUNT_KEYS`), its messages `by_status`, human engagement per arm (`arms`) and
+    the `uplift` of the treatment over the holdout, with machine opens and bot clicks counted apart."""
     by_status = dict(session.execute(
         text("SELECT status, COUNT(*) FROM message WHERE campaign_id = :c GROUP BY status"), {"c": camp.id}
     ).all())

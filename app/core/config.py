@@ -1,4 +1,5 @@
-"""Typed settings read from the environment (CONTRACT.md §2); everything else derives from them."""
+"""Typed settings read from the environment (the configuration table of README.md); everything else derives
+from them."""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ from app.models.base import from_db_time
 
 
 def customer_view(session: Session, cust: Customer) -> dict[str, Any]:
-    """The customer per CONTRACT.md, with `timezone_source` and `send_time`."""
+    """The customer as `GET /v1/customers/{external_id}` shows it: their fields, where their time zone came
+    from (`timezone_source`) and their send-time profile (`send_time`)."""
     return {
         "external_id": cust.external_id,
         "email": cust.email,

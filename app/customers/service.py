@@ -138,12 +138,3 @@ def erase_customer(session: Session, workspace_id: str, external_id: str) -> Non
     session.delete(cust)
     session.commit()
 
-
-def is_erased(session: Session, workspace_id: str, email: str) -> bool:
-    """Whether this address belonged to an erased customer of the workspace."""
-    return (
-        session.exec(
-            select(Erasure.id).where(Erasure.workspace_id == workspace_id, Erasure.email_hash == email_hash(email))
-        ).first()
-        is not None
-    )

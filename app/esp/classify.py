@@ -1,6 +1,6 @@
 """Human or machine: mark machine opens and bot clicks so they are stored but never taken as engagement.
 
-Pure: events in, one `Verdict` per event out. Rules (DESIGN.md, "Signals"):
+Pure: events in, one `Verdict` per event out. The rules:
 
 opens   the ESP's own flag; Apple Mail Privacy Protection's bare `Mozilla/5.0` user agent;
         a scanner user agent; an open within OPEN_WINDOW seconds of delivery.

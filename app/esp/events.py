@@ -12,7 +12,7 @@ MAX_WEBHOOK_BYTES = 10 * 1024 * 1024
 
 
 class EventType(StrEnum):
-    """Our vocabulary for what happened to a sent message (CONTRACT.md, export `type`)."""
+    """Our vocabulary for what happened to a sent message: the `type` of stored and exported events."""
 
     DELIVERED = "delivered"
     OPENED = "opened"

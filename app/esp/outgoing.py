@@ -152,8 +152,8 @@ def generic_outcome(req: SendRequest, status: int, headers: Mapping[str, str], b
                     now: float | None) -> SendOutcome | None:
     """The outcome for statuses every ESP treats alike, or None for a 2xx the ESP module reads.
 
-    429 and 5xx are retryable (nothing was sent); any other non-2xx fails every message with the
-    ESP's reason, as DESIGN.md asks.
+    429 and 5xx are retryable (nothing was sent); any other non-2xx fails every message of the request,
+    each with the ESP's reason, so the refusal is never silent.
     """
     if 200 <= status < 300:
         return None

@@ -98,7 +98,7 @@ def verify_message(message: Any, settings: WebhookSettings, now: float | None = 
     """Verify an SNS message's signature, certificate URL and 5-minute timestamp; 401 if any fails.
 
     SNS keeps a message's original Timestamp on redelivery, so retries older than the tolerance
-    are refused too (CONTRACT.md: older than 5 minutes → 401).
+    are refused too: older than `WEBHOOK_TOLERANCE_SECONDS` (5 minutes by default) → 401.
     """
     if not isinstance(message, dict):
         raise malformed("SNS message is not an object")

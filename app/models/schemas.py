@@ -1,4 +1,5 @@
-"""API schemas (the Public/Create split of STYLE.md); table models never leave the API."""
+"""API schemas: what requests carry (`...In`) and what responses show (`...Public`, `...Out`); table models
+never leave the API."""
 
 from __future__ import annotations
 

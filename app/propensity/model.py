@@ -64,11 +64,6 @@ class FittedModel:
         logits = factorised_logits(ctx, items, idx, pair, self.intercept, self.dense_coef, self.hash_coef)
         return 1.0 / (1.0 + np.exp(-logits))
 
-    def predict_pairs(self, contexts: Contexts, items: Sequence[str]) -> np.ndarray:
-        """P(outcome) of customer i with item `items[i]`: an (n,) array."""
-        frame = as_context_frame(contexts)
-        return self.predict(frame, np.asarray(items, dtype=object).reshape(-1, 1))[:, 0]
-
     def _candidate_features(
         self, frame: pd.DataFrame, candidates: Candidates
     ) -> tuple[ItemFeatures, np.ndarray, np.ndarray]:

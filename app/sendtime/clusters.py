@@ -44,11 +44,6 @@ class RhythmClusters:
         """Inverse of to_json."""
         return cls(np.asarray(d["shapes"], float), np.asarray(d["segment_mix"], float))
 
-    def segment_prior(self, segment: np.ndarray) -> np.ndarray:
-        """Prior rhythm shape of customers by segment (-1 = none), (n, 24)."""
-        idx = np.where(segment >= 0, segment, self.segment_mix.shape[0] - 1)
-        return self.segment_mix[idx] @ self.shapes
-
 
 def single_cluster(n_segments: int) -> RhythmClusters:
     """The workspace's pooled rhythm as the only shape (too little data to cluster)."""

@@ -42,11 +42,6 @@ class HazardModel:
         surv = np.exp(-np.concatenate([np.zeros((HOURS, 1)), cum], axis=1))
         return surv[:, :-1] - surv[:, 1:]
 
-    def first_signal_by_clock(self) -> np.ndarray:
-        """P(first signal at clock hour u | sent at hour h), table [h, u]."""
-        f = self.first_signal_prob()
-        return np.stack([np.roll(f[h], h) for h in range(HOURS)])
-
     def to_json(self) -> dict[str, list[float] | float]:
         """Plain lists for the stored params."""
         return {"decay": _r(self.decay), "rhythm": _r(self.rhythm), "events": float(self.events)}
