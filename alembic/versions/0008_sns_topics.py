@@ -1,4 +1,5 @@
-"""esp_connection: the SNS topics an SES workspace accepts, and confirmations held for approval
+"""esp_connection: the SNS topics an SES workspace accepts, and confirmations held for approval;
+message: an index on the ESP's id of each email (events that name only that id find their message)
 
 Revision ID: 0008
 Revises: 0007
@@ -22,9 +23,11 @@ def upgrade() -> None:
     with op.batch_alter_table("esp_connection") as batch:
         batch.add_column(sa.Column("sns_topic_arns", JSON, nullable=True))
         batch.add_column(sa.Column("sns_pending", JSON, nullable=True))
+    op.create_index("ix_message_esp_id", "message", ["workspace_id", "esp_message_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_message_esp_id", table_name="message")
     with op.batch_alter_table("esp_connection") as batch:
         batch.drop_column("sns_pending")
         batch.drop_column("sns_topic_arns")

@@ -215,6 +215,7 @@ class Message(SQLModel, table=True):
         Index("ix_message_due", "status", "scheduled_at"),
         Index("ix_message_campaign", "campaign_id", "id"),
         Index("ix_message_ws_customer", "workspace_id", "customer_id", "sent_at"),
+        Index("ix_message_esp_id", "workspace_id", "esp_message_id"),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     workspace_id: str = Field(max_length=32)

@@ -84,6 +84,7 @@ EXPECTED = {
 def test_fixture_every_field(name: str) -> None:
     [event] = postmark.parse(fixture_bytes("postmark", name))
     got = asdict(event)
+    assert got.pop("esp_message_id") == fixture_json("postmark", name)["MessageID"]
     assert got.pop("provider") == "postmark"
     assert got.pop("esp_event") == fixture_json("postmark", name)
     assert len(got.pop("dedup_key")) == 32
