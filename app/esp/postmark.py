@@ -32,6 +32,7 @@ from app.esp.outgoing import (
     accepted_all,
     address,
     generic_outcome,
+    short,
 )
 
 PROVIDER = "postmark"
@@ -219,5 +220,5 @@ def interpret_response(cfg: SenderConfig, req: SendRequest, status: int, headers
         if code == 0:
             outcome.accepted[mid] = opt_str(result.get("MessageID"))
         else:
-            outcome.failed[mid] = f"Postmark {code}: {result.get('Message') or 'no reason given'}"
+            outcome.failed[mid] = short(f"Postmark {code}: {result.get('Message') or 'no reason given'}")
     return outcome

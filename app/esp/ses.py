@@ -30,6 +30,7 @@ from app.esp.outgoing import (
     error_reason,
     generic_outcome,
     parse_retry_after,
+    short,
 )
 
 PROVIDER = "ses"
@@ -218,7 +219,7 @@ def interpret_response(cfg: SenderConfig, req: SendRequest, status: int, headers
     outcome = generic_outcome(req, status, headers, body, now)
     if outcome is not None:
         if outcome.failed and error_type:
-            reason = f"{error_type}: {error_reason(body, status)}"
+            reason = short(f"{error_type[:60]}: {error_reason(body, status)}")
             outcome.failed = {mid: reason for mid in outcome.failed}
         return outcome
     try:

@@ -160,4 +160,4 @@ def test_per_message_results() -> None:
     unreadable = postmark.interpret_response(CFG, req, 200, {}, b"<html>")
     assert unreadable.accepted == {f"{0:032x}": None, f"{1:032x}": None}
     whole = postmark.interpret_response(CFG, req, 422, {}, b'{"ErrorCode": 300, "Message": "Invalid email request"}')
-    assert set(whole.failed.values()) == {"HTTP 422: Invalid email request"}
+    assert set(whole.failed.values()) == {"HTTP 422 300: Invalid email request"}
