@@ -8,7 +8,7 @@ is known to exist and to send through that provider, per workspace as well:
 | group | requests | env variable (read on every request) | default |
 |---|---|---|---|
 | webhooks | `POST /v1/webhooks/{provider}/{workspace_id}`, per client IP | `SENDWISE_RATELIMIT_WEBHOOKS` | 600 |
-| webhooks_workspace | the same, per existing workspace (checked in the route) | `SENDWISE_RATELIMIT_WEBHOOKS_WORKSPACE` | 6000 |
+| webhooks_workspace | the same, per existing workspace (in the route) | `…_WEBHOOKS_WORKSPACE` | 6000 |
 | unsubscribe | `GET`/`POST /u/{token}` | `SENDWISE_RATELIMIT_UNSUBSCRIBE` | 60 |
 | signin | `POST /signin` | `SENDWISE_RATELIMIT_SIGNIN` | 20 |
 

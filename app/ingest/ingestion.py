@@ -23,6 +23,7 @@ from app.core.security import email_hash
 from app.esp import NormalizedEvent, WebhookError, parse_webhook
 from app.esp.classify import classify
 from app.esp.events import EventType
+from app.esp.privacy import scrub
 from app.ingest import stats
 from app.models import Customer, Erasure, Message, Send, WebhookInbox
 from app.models.base import as_utc, to_db_time, utcnow
@@ -128,7 +129,7 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
             "workspace_id": workspace_id, "customer_id": cust_id, "message_id": ev.message_id if msg else None,
             "provider": ev.provider, "type": str(ev.event_type), "occurred_at": (t := to_db_time(ev.timestamp)),
             "human": verdict.human, "reason": verdict.reason or _reason(ev), "url": ev.click_url,
-            "dedup_key": ev.dedup_key, "raw": ev.esp_event, "received_at": received,
+            "dedup_key": ev.dedup_key, "raw": scrub(ev.esp_event), "received_at": received,
         })
         kept.append((ev, t, verdict.human, cust_id, msg))
     new_keys = _insert_events(s, rows)

@@ -9,9 +9,9 @@ from sqlmodel import Session
 
 from app.core.errors import Invalid, NotFound
 from app.core.security import decrypt_secret
+from app.ingest import sns_topics
 from app.models import EspConnection
 from app.models.schemas import EspConnectionIn
-from app.ingest import sns_topics
 from app.platform import esp_config, workspaces
 from app.web.campaign_form import Errors, MultiForm
 
