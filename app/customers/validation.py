@@ -78,9 +78,9 @@ def _check_storable_tree(value: Any, what: str) -> None:
 
 def check_path_safe(ext: str) -> None:
     """An external id appears in URL paths (`/v1/customers/{external_id}`), so it may hold any printable
-    character but `/` and `\\`, and may not be `.` or `..` (clients resolve those as path segments)."""
-    if "/" in ext or "\\" in ext:
-        raise ValueError("external_id may not contain '/' or '\\'")
+    character but `/`, and may not be `.` or `..` (clients resolve those as path segments)."""
+    if "/" in ext:
+        raise ValueError("external_id may not contain '/'")
     if ext in (".", ".."):
         raise ValueError("external_id may not be '.' or '..'")
     if not ext.isprintable():

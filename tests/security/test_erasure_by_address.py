@@ -128,8 +128,8 @@ def test_postmark_geo_and_agent_are_dropped_from_the_stored_event(client, auth, 
 
 
 def test_external_ids_are_path_safe(client, auth):
-    bad = ["a/b", "../x", "..", ".", "a\\b", "tab\there"]
-    good = ["a.b c", "100%", "ü-ß?#&=+", "x" * 255]
+    bad = ["a/b", "../x", "..", ".", "tab\there"]
+    good = ["a.b c", "100%", "a\\b", "ü-ß?#&=+", "x" * 255]
     r = client.post("/v1/customers/batch", headers=auth, json={"customers": [
         {"external_id": e, "email": f"p{i}@example.com"} for i, e in enumerate(bad + good)]})
     assert r.status_code == 200 and r.json()["upserted"] == len(good)
