@@ -9,7 +9,7 @@ import time
 import uuid
 from urllib.parse import quote
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.core.config import get_settings
 from app.core.db import session_scope
@@ -20,11 +20,19 @@ from app.ingest import ingestion as ingest
 from app.models import Campaign, Customer, Event, Message, WebhookInbox
 from app.models.base import utcnow
 from tests.security.hostile import connect, sign
+from tests.support import wait_for
 
 
 def _ingest_all() -> None:
+    """Ingest every stored batch here, or wait for the session worker that took it (PostgreSQL + Redis)."""
     for inbox_id in ingest.pending_inbox_ids(older_than=0):
         ingest.process_inbox(inbox_id)
+
+    def settled() -> bool:
+        with session_scope() as s:
+            return s.exec(select(WebhookInbox.id).where(col(WebhookInbox.processed_at).is_(None))).first() is None
+
+    wait_for(settled, timeout=30)
 
 
 def _post(client, url: str, ws: str, events: list[dict]) -> None:

@@ -6,14 +6,15 @@ import datetime as dt
 import json
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.core.db import session_scope
 from app.esp import WebhookError, postmark
 from app.ingest import ingestion as ingest
-from app.models import Campaign, Customer, Event, Message
+from app.models import Campaign, Customer, Event, Message, WebhookInbox
 from tests.esp.esp_helpers import fixture_bytes, fixture_json
 from tests.security.hostile import connect, sign
+from tests.support import wait_for
 
 POSTMARK_ID = "5555555-5555555-5555-5555555"  # the MessageID of the fixture
 
@@ -46,6 +47,13 @@ def test_postmark_unsubscribe_bounce_without_time_or_address_unsubscribes_the_re
     assert client.post(url, content=body, headers=headers).status_code == 200  # Postmark's retry
     for inbox_id in ingest.pending_inbox_ids(older_than=0):
         ingest.process_inbox(inbox_id)
+
+    def settled() -> bool:  # here, or by the session worker on the PostgreSQL + Redis run
+        with session_scope() as s:
+            return s.exec(select(WebhookInbox.id).where(WebhookInbox.workspace_id == ws,
+                                                        col(WebhookInbox.processed_at).is_(None))).first() is None
+
+    wait_for(settled, timeout=30)
     with session_scope() as s:
         events = s.exec(select(Event).where(Event.workspace_id == ws)).all()
         status = s.get(Customer, cust_id).status
