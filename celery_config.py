@@ -4,10 +4,13 @@ from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 from app.core.config import get_settings
+from app.core.db import private_file, sqlite_path
 
 _settings = get_settings()
 
 broker_url = _settings.broker_url
+if (_broker_file := None if _settings.REDIS_URL else sqlite_path(broker_url)) is not None:
+    private_file(_broker_file)  # the queued tasks name customers: owner-only, like the database
 broker_connection_retry_on_startup = True
 # Results live in our jobs table; Celery's result backend stays off.
 result_backend = None

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Worker processes run this much nicer than the API: on a busy machine webhooks are answered first.
     WORKER_NICE: int = Field(default=5, ge=0, le=19)
     LOG_LEVEL: str = "INFO"
+    # Hosts an ESP connection's `base_url` may name (comma-separated); unset: loopback only outside
+    # production, none in production (the stored ESP key is sent to that host).
+    ESP_BASE_URL_ALLOW: str | None = None
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:
@@ -53,7 +56,14 @@ class Settings(BaseSettings):
         elif self.ENV == "production" and len(self.SECRET_KEY) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters in production")
         self.PUBLIC_BASE_URL = self.PUBLIC_BASE_URL.rstrip("/")
+        if self.ESP_BASE_URL_ALLOW is None:
+            self.ESP_BASE_URL_ALLOW = "" if self.ENV == "production" else "127.0.0.1,localhost"
         return self
+
+    @property
+    def esp_base_url_hosts(self) -> frozenset[str]:
+        """The lower-cased hosts `ESP_BASE_URL_ALLOW` names."""
+        return frozenset(h.strip().lower() for h in (self.ESP_BASE_URL_ALLOW or "").split(",") if h.strip())
 
     @property
     def is_sqlite(self) -> bool:

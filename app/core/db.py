@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,9 +27,33 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def private_file(path: Path) -> None:
+    """Create `path` readable by its owner only (0600), or take group and world access from an existing one.
+
+    SQLite creates its -wal and -shm files with the database file's mode, so they follow."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            with suppress(PermissionError):  # not ours to change: left as the owner set it
+                os.chmod(path, 0o600)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a `sqlite:///…` (or `sqla+sqlite:///…`) URL; None for an in-memory database."""
+    _, _, rest = url.partition(":///")
+    path = rest.split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" and not path.startswith("file:") else None
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and immediate write transactions."""
+    """An engine for `url`; SQLite gets WAL, a busy timeout and immediate write transactions, and its
+    file is created readable by its owner only."""
     if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        if path is not None:
+            private_file(path)
         eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(eng, "connect", _sqlite_pragmas)
 

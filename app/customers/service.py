@@ -5,26 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, text, update
-from sqlmodel import Session, col, select
+from sqlalchemy import text
+from sqlmodel import Session, select
 
 from app.core.db import is_postgres
 from app.core.errors import NotFound, TooLarge
-from app.core.security import email_hash
+from app.customers import erasure
 from app.customers.validation import check_customer_row
-from app.models import (
-    Customer,
-    CustomerProfile,
-    CustomerStats,
-    CustomerStatus,
-    Erasure,
-    Event,
-    Message,
-    MessageStatus,
-    Send,
-)
+from app.models import Customer, CustomerStatus
 from app.models.base import utcnow
-from app.models.status import UNSENT
 
 MAX_BATCH = 10_000
 _SUB, _UNSUB = CustomerStatus.SUBSCRIBED, CustomerStatus.UNSUBSCRIBED
@@ -118,23 +107,6 @@ def get_customer(session: Session, workspace_id: str, external_id: str) -> Custo
 
 
 def erase_customer(session: Session, workspace_id: str, external_id: str) -> None:
-    """Erase a customer's personal data and events; their address is remembered only as a keyed hash."""
-    cust = get_customer(session, workspace_id, external_id)
-    cid = cust.id
-    h = email_hash(cust.email)
-    if not session.exec(select(Erasure).where(Erasure.workspace_id == workspace_id, Erasure.email_hash == h)).first():
-        session.add(Erasure(workspace_id=workspace_id, email_hash=h))
-    session.execute(delete(Event).where(Event.workspace_id == workspace_id, Event.customer_id == cid))  # type: ignore[arg-type]
-    session.execute(delete(Send).where(Send.workspace_id == workspace_id, Send.customer_id == cid))  # type: ignore[arg-type]
-    session.execute(delete(CustomerStats).where(CustomerStats.customer_id == cid))  # type: ignore[arg-type]
-    session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id == cid))  # type: ignore[arg-type]
-    # Unsent messages are cancelled; sent ones stay as anonymous counts (customer_id -1) for campaign stats.
-    session.execute(
-        update(Message)
-        .where(col(Message.customer_id) == cid, col(Message.status).in_(UNSENT))
-        .values(status=MessageStatus.CANCELLED, reason="customer erased")
-    )
-    session.execute(update(Message).where(Message.customer_id == cid).values(customer_id=-1))  # type: ignore[arg-type]
-    session.delete(cust)
-    session.commit()
+    """Erase a customer's personal data, events and files; their address is remembered only as a keyed hash."""
+    erasure.erase(session, get_customer(session, workspace_id, external_id))
 

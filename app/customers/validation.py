@@ -76,6 +76,17 @@ def _check_storable_tree(value: Any, what: str) -> None:
             _check_storable_tree(v, what)
 
 
+def check_path_safe(ext: str) -> None:
+    """An external id appears in URL paths (`/v1/customers/{external_id}`), so it may hold any printable
+    character but `/`, and may not be `.` or `..` (clients resolve those as path segments)."""
+    if "/" in ext:
+        raise ValueError("external_id may not contain '/'")
+    if ext in (".", ".."):
+        raise ValueError("external_id may not be '.' or '..'")
+    if not ext.isprintable():
+        raise ValueError("external_id may hold only printable characters")
+
+
 def check_customer_row(row: Any) -> dict[str, Any]:
     """One customer row checked and normalised; ValueError names the first problem."""
     if not isinstance(row, dict):
@@ -88,6 +99,7 @@ def check_customer_row(row: Any) -> dict[str, Any]:
     if len(ext) > 255:
         raise ValueError("external_id longer than 255 characters")
     check_storable(ext, "external_id")
+    check_path_safe(ext.strip())
     tz = row.get("timezone") or None
     if tz is not None:
         if not isinstance(tz, str):

@@ -46,6 +46,8 @@ class NormalizedEvent:
     ip: str | None = None
     machine_flag: bool | None = None
     esp_event: dict[str, Any] = field(default_factory=dict)
+    # The ESP's own id of the email, for events that name neither our message id nor the recipient.
+    esp_message_id: str | None = None
 
 
 class WebhookError(Exception):

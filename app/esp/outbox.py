@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -41,6 +42,11 @@ SIGNATURE_HEADER = "X-Outbox-Signature"
 EVENT_TYPES: dict[str, EventType] = {t.value: t for t in EventType}
 BOUNCE_CLASSES = {"hard": "hard", "soft": "soft"}
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# Lines up to RFC 5322's 998 characters: a header too long for 78 but without a place to fold (an
+# unsubscribe URL) was written as an RFC 2047 encoded word, which mail clients do not act on for
+# List-Unsubscribe. ASCII headers are now folded at whitespace only, never encoded; non-ASCII text
+# (a subject, a name) is still encoded as it must be.
+EML_POLICY = policy.default.clone(max_line_length=998)
 
 
 def sign(raw_body: bytes, signing_key: str) -> str:
@@ -116,7 +122,7 @@ def render_eml(email: OutgoingEmail, from_email: str, from_name: str | None) -> 
         msg[name] = value
     msg.set_content(email.text if email.text is not None else "")
     msg.add_alternative(email.html, subtype="html")
-    return msg.as_bytes()
+    return msg.as_bytes(policy=EML_POLICY)
 
 
 def write_eml(directory: Path, email: OutgoingEmail, from_email: str, from_name: str | None) -> Path:

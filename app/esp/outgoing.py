@@ -124,28 +124,43 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+MAX_REASON = 200  # characters of an ESP's error kept in a message's reason
+
+
+def short(text: object, limit: int = MAX_REASON) -> str:
+    """One line of printable text, at most `limit` characters (an ellipsis marks a cut)."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
 def error_reason(body: bytes, status: int) -> str:
-    """The ESP's own words for a failure, from the usual JSON shapes, else the body text."""
+    """A short summary of an ESP's failure: the status, and the ESP's error code and message when its
+    answer is JSON in one of the usual shapes. Anything else in the body is never repeated: the body
+    may come from whatever answered (a proxy, or a host the request should not have reached)."""
     try:
-        data: Any = json.loads(body.decode("utf-8"))
+        data: Any = json.loads(body[:65536].decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
         data = None
-    reason: str | None = None
+    code: Any = None
+    message: Any = None
     if isinstance(data, dict):
         errors = data.get("errors")
         if isinstance(errors, list):  # SendGrid: {"errors": [{"message", "field"}]}
-            parts = [
-                f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
-                for e in errors
-                if isinstance(e, dict)
-            ]
-            reason = "; ".join(parts) or None
-        for key in ("message", "Message"):  # Mailgun, SES v2 / Postmark
-            if reason is None and isinstance(data.get(key), str):
-                reason = data[key]
-    if reason is None:
-        reason = body.decode("utf-8", "replace").strip()[:500] or "no reason given"
-    return f"HTTP {status}: {reason}"
+            parts = [f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
+                     for e in errors[:5] if isinstance(e, dict)]
+            message = "; ".join(parts) or None
+        for key in ("message", "Message", "error"):  # Mailgun, SES v2 / Postmark
+            if message is None and isinstance(data.get(key), str):
+                message = data[key]
+        code = next((data[k] for k in ("ErrorCode", "code", "__type") if isinstance(data.get(k), int | str)
+                     and not isinstance(data.get(k), bool)), None)
+    parts = [f"HTTP {status}"]
+    if code is not None:
+        parts.append(short(code, 40))
+    summary = " ".join(parts)
+    if message:
+        return short(f"{summary}: {message}")
+    return summary + (": no reason given" if data is not None or not body.strip() else ": (not a JSON answer)")
 
 
 def generic_outcome(req: SendRequest, status: int, headers: Mapping[str, str], body: bytes,

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from app.esp.base import (
@@ -31,6 +32,7 @@ from app.esp.outgoing import (
     accepted_all,
     address,
     generic_outcome,
+    short,
 )
 
 PROVIDER = "postmark"
@@ -135,10 +137,18 @@ def _event(raw: dict[str, Any]) -> NormalizedEvent:
     event_type, bounce_class = _classify(record_type, raw)
     time_field = TIME_FIELDS.get(record_type) or next(
         (f for f in ("ReceivedAt", "DeliveredAt", "BouncedAt", "ChangedAt") if f in raw), "ReceivedAt")
-    timestamp = from_iso(raw.get(time_field))
+    stamp = raw.get(time_field)
+    # Some records carry no time at all (a Bounce of Type "Unsubscribe" has neither BouncedAt nor Email):
+    # the time of receipt stands in, and stays out of the dedup key so a retry is still one event.
+    timestamp = datetime.now(UTC) if stamp is None else from_iso(stamp)
     recipient = opt_str(raw.get("Recipient")) or opt_str(raw.get("Email"))
-    url = opt_str(raw.get("OriginalLink"))
+    message_id = our_message_id(opt_dict(raw.get("Metadata")).get("message_id"))
+    esp_message_id = opt_str(raw.get("MessageID"))
     bounce_id = raw.get("ID")
+    bounce_id = bounce_id if isinstance(bounce_id, int | str) and not isinstance(bounce_id, bool) else None
+    if recipient is None and message_id is None and esp_message_id is None:
+        raise malformed("Postmark record names no recipient and no message")
+    url = opt_str(raw.get("OriginalLink"))
     reason = None
     if event_type in FAILURE_TYPES:
         reason = opt_str(raw.get("Description")) or opt_str(raw.get("Details"))
@@ -147,10 +157,9 @@ def _event(raw: dict[str, Any]) -> NormalizedEvent:
         event_type=event_type,
         timestamp=timestamp,
         recipient=recipient,
-        message_id=our_message_id(opt_dict(raw.get("Metadata")).get("message_id")),
-        dedup_key=dedup_key(PROVIDER, raw.get("MessageID"), record_type, raw.get("Type"),
-                            bounce_id if isinstance(bounce_id, int | str) else None,
-                            timestamp.isoformat(), recipient, url),
+        message_id=message_id,
+        dedup_key=dedup_key(PROVIDER, raw.get("MessageID"), record_type, raw.get("Type"), bounce_id,
+                            None if stamp is None else timestamp.isoformat(), recipient, url),
         bounce_class=bounce_class,
         reject_reason=reason,
         click_url=url,
@@ -158,6 +167,7 @@ def _event(raw: dict[str, Any]) -> NormalizedEvent:
         ip=opt_str(opt_dict(raw.get("Geo")).get("IP")),
         machine_flag=None,  # Postmark does not flag machine opens
         esp_event=raw,
+        esp_message_id=esp_message_id[:200] if esp_message_id else None,
     )
 
 
@@ -215,5 +225,5 @@ def interpret_response(cfg: SenderConfig, req: SendRequest, status: int, headers
         if code == 0:
             outcome.accepted[mid] = opt_str(result.get("MessageID"))
         else:
-            outcome.failed[mid] = f"Postmark {code}: {result.get('Message') or 'no reason given'}"
+            outcome.failed[mid] = short(f"Postmark {code}: {result.get('Message') or 'no reason given'}")
     return outcome

@@ -30,9 +30,11 @@ from app.esp.outgoing import (
     error_reason,
     generic_outcome,
     parse_retry_after,
+    short,
 )
 
 PROVIDER = "ses"
+VALIDATION_NOTICE = "Successfully validated SNS topic"
 
 EVENT_TYPES: dict[str, EventType] = {
     "Send": EventType.UNKNOWN,  # accepted by SES, nothing about the recipient yet
@@ -85,16 +87,32 @@ def subscription_confirm_url(raw_body: bytes) -> str | None:
     return url
 
 
+def envelope_fields(raw_body: bytes) -> tuple[str, str]:
+    """(Type, TopicArn) of a verified SNS message; 400 when either is missing."""
+    message = require_dict(load_json(raw_body), "SNS message")
+    kind, topic = message.get("Type"), message.get("TopicArn")
+    if not isinstance(kind, str) or not isinstance(topic, str) or not topic:
+        raise malformed("SNS message without Type or TopicArn")
+    return kind, topic
+
+
 @guard_parse
 def parse(raw_body: bytes) -> list[NormalizedEvent]:
-    """Normalize an SNS delivery: a Notification's Message is one SES event; confirmations give []."""
+    """Normalize an SNS delivery: a Notification's Message is one SES event; confirmations give [].
+
+    SES publishes one plain-text Notification when an event destination is set up ("Successfully
+    validated SNS topic for Amazon SES event publishing."): it carries no event and gives [].
+    """
     envelope = require_dict(load_json(raw_body), "SNS message")
     kind = envelope.get("Type")
     if kind in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):
         return []
-    if kind != "Notification" or not isinstance(envelope.get("Message"), str):
+    message = envelope.get("Message")
+    if kind != "Notification" or not isinstance(message, str):
         raise malformed("not an SNS Notification")
-    event = require_dict(load_json(envelope["Message"].encode("utf-8", "surrogatepass")), "SES event")
+    if message.startswith(VALIDATION_NOTICE):
+        return []
+    event = require_dict(load_json(message.encode("utf-8", "surrogatepass")), "SES event")
     return _events(event)
 
 
@@ -206,7 +224,7 @@ def interpret_response(cfg: SenderConfig, req: SendRequest, status: int, headers
     outcome = generic_outcome(req, status, headers, body, now)
     if outcome is not None:
         if outcome.failed and error_type:
-            reason = f"{error_type}: {error_reason(body, status)}"
+            reason = short(f"{error_type[:60]}: {error_reason(body, status)}")
             outcome.failed = {mid: reason for mid in outcome.failed}
         return outcome
     try:

@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -99,8 +100,14 @@ def history_row(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Bytes that are not UTF-8 are decoded with "surrogateescape" into U+DC80-U+DCFF, which valid text never
+# holds: the line is then reported, not silently altered.
+NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
 async def lines_of(stream: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """Decode a byte stream into lines (UTF-8, BOM tolerated) without holding the whole body."""
+    """Decode a byte stream into lines (UTF-8, BOM tolerated) without holding the whole body; bytes that
+    are not UTF-8 are kept as surrogate escapes (see NOT_UTF8) for the line to be reported."""
     buf = b""
     first = True
     async for chunk in stream:
@@ -110,9 +117,9 @@ async def lines_of(stream: AsyncIterator[bytes]) -> AsyncIterator[str]:
         first = False
         *lines, buf = buf.split(b"\n")
         for line in lines:
-            yield line.decode("utf-8", errors="replace").rstrip("\r")
+            yield line.decode("utf-8", errors="surrogateescape").rstrip("\r")
     if buf:
-        yield buf.decode("utf-8", errors="replace").rstrip("\r")
+        yield buf.decode("utf-8", errors="surrogateescape").rstrip("\r")
 
 
 def records_csv(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -159,6 +166,10 @@ class HistoryWriter:
             return
         if isinstance(rec, str):
             self.result.error(line, rec)
+            return
+        if any(isinstance(v, str) and NOT_UTF8.search(v) for v in (*rec.keys(), *rec.values())):
+            # Bytes that are not UTF-8 (Latin-1, say) are reported, never stored as U+FFFD.
+            self.result.error(line, "not UTF-8: the line holds bytes that are not UTF-8 text")
             return
         try:
             self.pending.append((line, history_row(rec)))
@@ -208,7 +219,7 @@ class HistoryWriter:
 def import_file(session: Session, workspace_id: str, raw: BinaryIO, fmt: str,
                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Import a history file (CLI): fmt is "csv" or "ndjson"."""
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
     lines = (ln.rstrip("\r\n") for ln in text)
     writer = HistoryWriter(session, workspace_id, progress)
     for line, rec in (records_csv(lines) if fmt == "csv" else records_ndjson(lines)):

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from app.core.security import email_hash
 from app.esp import NormalizedEvent, WebhookError, parse_webhook
 from app.esp.classify import classify
 from app.esp.events import EventType
+from app.esp.privacy import scrub
 from app.ingest import stats
 from app.models import Customer, CustomerStatus, Erasure, Message, MessageStatus, Send, WebhookInbox
 from app.models.base import as_utc, to_db_time, utcnow
@@ -100,6 +102,7 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
     """Store events once each and apply what they mean; the caller commits."""
     if not events:
         return {"stored": 0, "duplicates": 0, "dropped": 0}
+    events = _resolve_esp_ids(s, workspace_id, events)
     mids = sorted({e.message_id for e in events if e.message_id})
     messages, unsettled, delivered, first_open = _lookup_messages(s, workspace_id, mids)
     emails = sorted({e.recipient for e in events if e.recipient and (e.message_id not in messages)})
@@ -126,7 +129,7 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
             "workspace_id": workspace_id, "customer_id": cust_id, "message_id": ev.message_id if msg else None,
             "provider": ev.provider, "type": str(ev.event_type), "occurred_at": (t := to_db_time(ev.timestamp)),
             "human": verdict.human, "reason": verdict.reason or _reason(ev), "url": ev.click_url,
-            "dedup_key": ev.dedup_key, "raw": ev.esp_event, "received_at": received,
+            "dedup_key": ev.dedup_key, "raw": scrub(ev.esp_event), "received_at": received,
         })
         kept.append((ev, t, verdict.human, cust_id, msg))
     new_keys = _insert_events(s, rows)
@@ -138,6 +141,21 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
             fresh.append(k)
     _apply(s, workspace_id, fresh, unsettled)
     return {"stored": stored, "duplicates": len(rows) - stored, "dropped": dropped}
+
+
+def _resolve_esp_ids(s: Session, workspace_id: str, events: list[NormalizedEvent]) -> list[NormalizedEvent]:
+    """Events naming neither our message id nor a recipient (a Postmark unsubscribe request carries only
+    Postmark's MessageID) get our message id through the id the ESP gave the email when it accepted it."""
+    wanted = {e.esp_message_id for e in events if e.message_id is None and e.recipient is None and e.esp_message_id}
+    if not wanted:
+        return events
+    ours: dict[str, str] = {}
+    for chunk in _in_chunks(sorted(wanted)):
+        for mid, esp_id in s.execute(sa_select(col(Message.id), col(Message.esp_message_id)).where(
+                col(Message.workspace_id) == workspace_id, col(Message.esp_message_id).in_(chunk))).all():
+            ours[esp_id] = mid
+    return [replace(e, message_id=ours[e.esp_message_id])
+            if e.message_id is None and e.recipient is None and e.esp_message_id in ours else e for e in events]
 
 
 # Message ids reach PostgreSQL as one comma-joined text (they are 32 hex characters, see our_message_id):

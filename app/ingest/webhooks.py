@@ -6,14 +6,14 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.core.config import get_settings
 from app.core.queue import enqueue
 from app.core.security import decrypt_secret, derive_key
-from app.esp import WebhookError, WebhookSettings, check_webhook, ses, verify_webhook
+from app.esp import PROVIDERS, WebhookError, WebhookSettings, check_webhook, esp_for, verify_webhook
+from app.ingest import sns_topics
 from app.models import EspConnection, WebhookInbox, WebhookNonce
 from app.platform.metrics import WEBHOOK_BATCHES
 
@@ -38,11 +38,33 @@ def _nonce_checker(session: Session, workspace_id: str, provider: str) -> Callab
     return seen
 
 
-def webhook_settings(session: Session, conn: EspConnection | None, workspace_id: str,
+def connection_for(session: Session, provider: str, workspace_id: str) -> EspConnection:
+    """The workspace's ESP connection when the workspace sends through `provider`; else 401.
+
+    An unknown workspace, one with no ESP connection and one connected to another ESP get the same
+    401, so the answer reveals nothing about which workspaces exist. An unknown provider is 404.
+    """
+    esp_for(provider)  # an unknown provider is 404
+    conn = session.get(EspConnection, workspace_id) if len(workspace_id) <= 32 else None
+    if conn is None or conn.provider != provider:
+        raise WebhookError(401, "this workspace takes no webhooks from this provider")
+    return conn
+
+
+def authorize(session: Session, provider: str, workspace_id: str) -> None:
+    """Check, before the body is read, that the workspace exists and sends through `provider`."""
+    try:
+        connection_for(session, provider, workspace_id)
+    except WebhookError as exc:
+        _count_rejected(provider, exc)
+        raise
+    finally:
+        session.rollback()
+
+
+def webhook_settings(session: Session, conn: EspConnection, workspace_id: str,
                      provider: str) -> WebhookSettings:
-    """The proof settings of a workspace; a workspace with no ESP connection verifies nothing (401)."""
-    if conn is None:
-        raise WebhookError(401, "no ESP connection for this workspace")
+    """The proof settings of a workspace's ESP connection."""
     basic = decrypt_secret(conn.webhook_basic_auth_enc)
     signing = decrypt_secret(conn.webhook_signing_key_enc)
     if provider == "outbox" and not signing:
@@ -56,22 +78,25 @@ def webhook_settings(session: Session, conn: EspConnection | None, workspace_id:
     )
 
 
+def _count_rejected(provider: str, exc: WebhookError) -> None:
+    WEBHOOK_BATCHES.labels(provider if provider in PROVIDERS else "other", f"rejected_{exc.status_code}").inc()
+
+
 def accept(session: Session, provider: str, workspace_id: str, headers: Mapping[str, str],
            body: bytes) -> dict[str, Any]:
     """Verify first, then store the raw batch and queue it; raises WebhookError (401/400/404/413)."""
     try:
-        conn = session.get(EspConnection, workspace_id) if len(workspace_id) <= 32 else None
+        conn = connection_for(session, provider, workspace_id)
         verify_webhook(provider, headers, body, webhook_settings(session, conn, workspace_id, provider))
         if provider == "ses":
-            url = ses.subscription_confirm_url(body)
-            if url is not None:
-                _confirm_sns_subscription(url)
+            answer = sns_topics.gate(session, conn, body)
+            if answer is not None:
                 session.commit()
-                return {"accepted": 0, "subscription": "confirmed"}
+                return answer
         count = check_webhook(provider, body)  # 400 on malformed; full normalization happens on the worker
     except WebhookError as exc:
         session.rollback()
-        WEBHOOK_BATCHES.labels(provider if len(provider) < 12 else "other", f"rejected_{exc.status_code}").inc()
+        _count_rejected(provider, exc)
         raise
     row = WebhookInbox(workspace_id=workspace_id, provider=provider, body=body)
     session.add(row)
@@ -82,11 +107,3 @@ def accept(session: Session, provider: str, workspace_id: str, headers: Mapping[
     except Exception as exc:  # the batch is durable; the inbox sweep ingests it later
         log.warning("could not enqueue ingestion: %s", type(exc).__name__, extra={"workspace_id": workspace_id})
     return {"accepted": count}
-
-
-def _confirm_sns_subscription(url: str) -> None:
-    """GET the SubscribeURL that SNS sent (already checked to be an amazonaws.com SNS host)."""
-    try:
-        httpx.get(url, timeout=10.0).raise_for_status()
-    except httpx.HTTPError as exc:
-        raise WebhookError(400, f"could not confirm the SNS subscription: {type(exc).__name__}") from None

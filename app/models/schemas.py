@@ -4,13 +4,16 @@ never leave the API."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from app.models.status import CustomerStatus, JobStatus, MessageStatus
 
 Provider = Literal["sendgrid", "mailgun", "postmark", "ses", "outbox"]
+
+
+SnsTopicArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_.-]{1,256}$")]
 
 
 class EspConnectionIn(BaseModel):
@@ -23,6 +26,8 @@ class EspConnectionIn(BaseModel):
     webhook_verification_key: str | None = Field(default=None, max_length=5000)
     webhook_signing_key: str | None = Field(default=None, max_length=2000)
     webhook_basic_auth: str | list[str] | None = None
+    # SES: the SNS topics accepted (None keeps the pinned ones, [] forgets them).
+    sns_topic_arns: list[SnsTopicArn] | None = Field(default=None, max_length=20)
 
 
 class EspConnectionPublic(BaseModel):
@@ -36,6 +41,8 @@ class EspConnectionPublic(BaseModel):
     webhook_verification_key: str | None = None
     webhook_signing_key: str | None = None
     webhook_basic_auth: list[str] | None = None
+    sns_topic_arns: list[str] | None = None
+    sns_pending_topics: list[str] | None = None
 
 
 class CustomerBatchIn(BaseModel):

@@ -41,6 +41,10 @@ class EspConnection(SQLModel, table=True):
     webhook_verification_key_enc: str | None = None
     webhook_signing_key_enc: str | None = None
     webhook_basic_auth_enc: str | None = None
+    # SES: the SNS topics whose messages this workspace accepts, and the subscription confirmations of
+    # other topics held for the operator to approve ([{"topic_arn", "subscribe_url", "received_at"}]).
+    sns_topic_arns: list[str] | None = Field(default=None, sa_column=json_col())
+    sns_pending: list[dict[str, Any]] | None = Field(default=None, sa_column=json_col())
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
 
 
@@ -212,6 +216,7 @@ class Message(SQLModel, table=True):
         Index("ix_message_due", "status", "scheduled_at"),
         Index("ix_message_campaign", "campaign_id", "id"),
         Index("ix_message_ws_customer", "workspace_id", "customer_id", "sent_at"),
+        Index("ix_message_esp_id", "workspace_id", "esp_message_id"),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     workspace_id: str = Field(max_length=32)

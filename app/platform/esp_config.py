@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
@@ -31,12 +32,42 @@ def _basic_auth_list(value: str | list[str] | None) -> list[str] | None:
     return items
 
 
+def base_url_host(base_url: str | None) -> str | None:
+    """The lower-cased host of a base URL (None for none, "" for one without a host)."""
+    if not base_url:
+        return None
+    try:
+        return (urlsplit(base_url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def check_base_url(base_url: str | None) -> str | None:
+    """The base URL without its trailing slash, if its host is in `ESP_BASE_URL_ALLOW`; else 422.
+
+    The ESP's key travels to that host with every send, so only hosts the operator listed are allowed.
+    """
+    if not base_url:
+        return None
+    host = base_url_host(base_url)
+    try:
+        urlsplit(base_url).port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        host = ""
+    allowed = get_settings().esp_base_url_hosts
+    if not host or host not in allowed:
+        listed = ", ".join(sorted(allowed)) or "none"
+        raise Invalid(f"base_url host is not allowed (ESP_BASE_URL_ALLOW: {listed})", loc=["body", "base_url"])
+    return base_url.rstrip("/")
+
+
 def put_connection(session: Session, workspace_id: str, data: EspConnectionIn) -> dict[str, Any]:
     """Create or replace the ESP connection; returns the provider and the webhook URL to configure."""
     try:
         from_email = check_email(data.from_email)
     except ValueError as exc:
         raise Invalid(str(exc), loc=["body", "from_email"]) from None
+    base_url = check_base_url(data.base_url)
     if data.provider in {"sendgrid", "postmark", "ses"} and not data.api_key:
         raise Invalid(f"api_key is required for {data.provider}", loc=["body", "api_key"])
     if data.provider == "mailgun" and not (data.api_key and data.domain):
@@ -47,7 +78,11 @@ def put_connection(session: Session, workspace_id: str, data: EspConnectionIn) -
     )
     conn.provider = data.provider
     conn.api_key_enc = encrypt_secret(data.api_key)
-    conn.base_url = data.base_url.rstrip("/") if data.base_url else None
+    conn.base_url = base_url
+    if data.provider != "ses":
+        conn.sns_topic_arns, conn.sns_pending = None, None
+    elif data.sns_topic_arns is not None:
+        conn.sns_topic_arns = list(dict.fromkeys(data.sns_topic_arns))
     conn.domain = data.domain
     conn.from_email = from_email
     conn.from_name = data.from_name
@@ -81,4 +116,7 @@ def public_view(conn: EspConnection) -> dict[str, Any]:
         "webhook_verification_key": mask(decrypt_secret(conn.webhook_verification_key_enc)),
         "webhook_signing_key": mask(decrypt_secret(conn.webhook_signing_key_enc)),
         "webhook_basic_auth": [b.split(":", 1)[0] + ":****" for b in basic.split("\n")] if basic else None,
+        "sns_topic_arns": list(conn.sns_topic_arns or []) if conn.provider == "ses" else None,
+        "sns_pending_topics": [str(p.get("topic_arn")) for p in conn.sns_pending or [] if isinstance(p, dict)]
+        if conn.provider == "ses" else None,
     }

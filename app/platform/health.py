@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 
 from app.core.config import get_settings
-from app.core.db import get_engine
+from app.core.db import get_engine, private_file
 
 
 def check_database() -> str | None:
@@ -33,6 +33,7 @@ def check_broker() -> str | None:
             client.close()
         else:
             path = settings.VAR_DIR / "broker.db"
+            private_file(path)
             conn = sqlite3.connect(f"file:{path}?mode=rwc", uri=True, timeout=5)
             conn.execute("SELECT 1")
             conn.close()

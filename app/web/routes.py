@@ -184,7 +184,8 @@ def _settings(ctx: Ctx, db: SessionDep, status_code: int = 200, **extra: Any) ->
     if "values" in extra:
         data["values"] = extra.pop("values")
     return ctx.page("settings.html", "settings", status_code, **data, **{"errors": {}, "saved": False,
-                                                                         "new_key": None, **extra})
+                                                                         "new_key": None, "sns_error": None,
+                                                                         **extra})
 
 
 @router.get("/settings", response_class=HTMLResponse)
@@ -198,6 +199,13 @@ def settings_esp(ctx: CtxDep, db: SessionDep, form: FormDep) -> HTMLResponse:
     if errors:
         return _settings(ctx, db, 422, values=values, errors=errors)
     return _settings(ctx, db, saved=True)
+
+
+@router.post("/settings/sns/{action}", response_class=HTMLResponse)
+def settings_sns(action: str, ctx: CtxDep, db: SessionDep, form: FormDep) -> HTMLResponse:
+    """Approve (confirm and pin) or dismiss an SNS subscription held for the operator."""
+    error = settings_views.decide_sns_topic(db, ctx.ws.id, action, form)
+    return _settings(ctx, db, 422 if error else 200, sns_error=error)
 
 
 @router.post("/settings/api-keys", response_class=HTMLResponse)

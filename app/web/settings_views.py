@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from app.core.errors import Invalid, NotFound
 from app.core.security import decrypt_secret
+from app.ingest import sns_topics
 from app.models import EspConnection
 from app.models.schemas import EspConnectionIn
 from app.platform import esp_config, workspaces
@@ -43,15 +44,30 @@ def _form_text(form: MultiForm, key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def save_esp(session: Session, workspace_id: str, form: MultiForm) -> tuple[dict[str, str], Errors]:
-    """Validate and store the ESP connection; a blank secret keeps the stored one when the provider is unchanged."""
-    values = {k: _form_text(form, k) for k in PLAIN_FIELDS}
-    body: dict[str, Any] = {k: (v or None) for k, v in values.items()}
-    current = session.get(EspConnection, workspace_id)
+def _stored_secrets(current: EspConnection | None, provider: str, base_url: str) -> dict[str, str | None]:
+    """The stored secrets a blank field keeps: none when the provider changed; not the API key when the
+    base URL changed (the key would be sent to the new host, so it must be typed again)."""
+    if current is None or current.provider != provider:
+        return {}
     stored = {
         "api_key": current.api_key_enc, "webhook_verification_key": current.webhook_verification_key_enc,
         "webhook_signing_key": current.webhook_signing_key_enc, "webhook_basic_auth": current.webhook_basic_auth_enc,
-    } if current is not None and current.provider == values["provider"] else {}
+    }
+    if (current.base_url or "") != base_url.rstrip("/"):
+        stored.pop("api_key")
+    return stored
+
+
+def save_esp(session: Session, workspace_id: str, form: MultiForm) -> tuple[dict[str, str], Errors]:
+    """Validate and store the ESP connection; a blank secret keeps the stored one when the provider (and,
+    for the API key, the base URL) is unchanged."""
+    values = {k: _form_text(form, k) for k in PLAIN_FIELDS}
+    body: dict[str, Any] = {k: (v or None) for k, v in values.items()}
+    current = session.get(EspConnection, workspace_id)
+    stored = _stored_secrets(current, values["provider"], values["base_url"])
+    if current is not None and "api_key" not in stored and current.provider == values["provider"] \
+            and not _form_text(form, "api_key") and current.api_key_enc:
+        return values, {"api_key": ["the base URL changed: enter the API key again"]}
     for key in SECRET_FIELDS:
         raw = form.get(key)
         typed = raw.strip() if isinstance(raw, str) else ""
@@ -78,6 +94,22 @@ def save_esp(session: Session, workspace_id: str, form: MultiForm) -> tuple[dict
         key = str(exc.loc[-1]) if exc.loc else "_form"
         return values, {key: [exc.message]}
     return values, {}
+
+
+def decide_sns_topic(session: Session, workspace_id: str, action: str, form: MultiForm) -> str | None:
+    """Approve or dismiss a held SNS subscription; the error to show, or None."""
+    topic = _form_text(form, "topic_arn")
+    try:
+        if action == "approve":
+            sns_topics.approve(session, workspace_id, topic)
+        elif action == "dismiss":
+            sns_topics.dismiss(session, workspace_id, topic)
+        else:
+            return "unknown action"
+    except (NotFound, Invalid) as exc:
+        session.rollback()
+        return exc.message
+    return None
 
 
 def create_key(session: Session, workspace_id: str) -> str:

@@ -65,6 +65,7 @@ def test_fixture_every_field() -> None:
     assert len(events) == len(EXPECTED)
     for event, expected, raw in zip(events, EXPECTED, raws, strict=True):
         got = asdict(event)
+        assert got.pop("esp_message_id") is None
         assert got.pop("provider") == "outbox" and got.pop("esp_event") == raw
         assert len(got.pop("dedup_key")) == 32
         assert got == expected

@@ -84,6 +84,7 @@ EXPECTED = {
 def test_fixture_every_field(name: str) -> None:
     [event] = postmark.parse(fixture_bytes("postmark", name))
     got = asdict(event)
+    assert got.pop("esp_message_id") == fixture_json("postmark", name)["MessageID"]
     assert got.pop("provider") == "postmark"
     assert got.pop("esp_event") == fixture_json("postmark", name)
     assert len(got.pop("dedup_key")) == 32
@@ -159,4 +160,4 @@ def test_per_message_results() -> None:
     unreadable = postmark.interpret_response(CFG, req, 200, {}, b"<html>")
     assert unreadable.accepted == {f"{0:032x}": None, f"{1:032x}": None}
     whole = postmark.interpret_response(CFG, req, 422, {}, b'{"ErrorCode": 300, "Message": "Invalid email request"}')
-    assert set(whole.failed.values()) == {"HTTP 422: Invalid email request"}
+    assert set(whole.failed.values()) == {"HTTP 422 300: Invalid email request"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -61,9 +62,13 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after({}, NOW) is None
 
 
-def test_error_reason_falls_back_to_text() -> None:
-    assert error_reason(b"Forbidden", 401) == "HTTP 401: Forbidden"
+def test_error_reason_never_echoes_a_body_that_is_not_the_esp_error_shape() -> None:
+    assert error_reason(b"Forbidden", 401) == "HTTP 401: (not a JSON answer)"
     assert error_reason(b"", 400) == "HTTP 400: no reason given"
+    assert error_reason(b'{"secret": "Bearer SG.stolen"}', 400) == "HTTP 400: no reason given"
+    long = error_reason(json.dumps({"ErrorCode": 300, "Message": "x" * 5000}).encode(), 422)
+    assert long.startswith("HTTP 422 300: xxx") and len(long) == 200 and long.endswith("…")
+    assert error_reason(b'{"message": "bad\\r\\nX-Injected: 1"}', 400) == "HTTP 400: bad X-Injected: 1"
 
 
 def test_esp_layer_imports_no_database_celery_or_web_code() -> None:

@@ -29,6 +29,7 @@ MG_KEY = "mailgun-signing-key-0123456789"
 PM_AUTH = "hook:s3cret-pass"
 SNS_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 SNS_CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-sendwisetest.pem"
+SNS_TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"  # the topic `connect` pins for SES
 
 
 def _sns_cert() -> rsa.RSAPublicKey:
@@ -55,7 +56,7 @@ def connect(client, auth: dict[str, str], provider: str) -> str:
         "sendgrid": {"webhook_verification_key": sendgrid.public_key_b64(SG_KEY)},
         "mailgun": {"domain": "mg.example.com", "webhook_signing_key": MG_KEY},
         "postmark": {"webhook_basic_auth": PM_AUTH},
-        "ses": {"api_key": "AKIDEXAMPLE:secret:us-east-1"},
+        "ses": {"api_key": "AKIDEXAMPLE:secret:us-east-1", "sns_topic_arns": [SNS_TOPIC]},
         "outbox": {},
     }[provider]
     r = client.put("/v1/esp", headers=auth, json=body)
@@ -84,7 +85,7 @@ def one_event(provider: str, email: str = "victim@example.com", uid: str | None 
 
 
 def sign(provider: str, workspace_id: str, payload: Any, *, ts: int | None = None, token: str | None = None,
-         raw: bytes | None = None) -> tuple[bytes, dict[str, str]]:
+         raw: bytes | None = None, topic: str = SNS_TOPIC) -> tuple[bytes, dict[str, str]]:
     """(body, headers) carrying a valid proof for `provider` (a fresh one unless `ts`/`token` given)."""
     ts = int(time.time()) if ts is None else ts
     if provider == "sendgrid":
@@ -104,15 +105,31 @@ def sign(provider: str, workspace_id: str, payload: Any, *, ts: int | None = Non
         if raw is not None:
             return raw, {}
         stamp = dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        env = {"Type": "Notification", "MessageId": uuid.uuid4().hex, "TopicArn": "arn:aws:sns:us-east-1:1:ses",
-               "Message": json.dumps(payload), "Timestamp": stamp, "SignatureVersion": "2",
-               "SigningCertURL": SNS_CERT_URL,
+        env = {"Type": "Notification", "MessageId": uuid.uuid4().hex, "TopicArn": topic,
+               "Message": payload if isinstance(payload, str) else json.dumps(payload), "Timestamp": stamp,
+               "SignatureVersion": "2", "SigningCertURL": SNS_CERT_URL,
                "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=x"}
-        signature = SNS_KEY.sign(sns.string_to_sign(env), padding.PKCS1v15(), hashes.SHA256())
-        env["Signature"] = base64.b64encode(signature).decode()
-        return json.dumps(env).encode(), {"x-amz-sns-message-type": "Notification"}
+        return sign_sns(env)
     body = raw if raw is not None else json.dumps(payload).encode()
     return body, {outbox.SIGNATURE_HEADER: outbox.sign(body, outbox_key(workspace_id))}
+
+
+def sign_sns(env: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """An SNS envelope signed (v2) with the test certificate's key, and its message-type header."""
+    signature = SNS_KEY.sign(sns.string_to_sign(env), padding.PKCS1v15(), hashes.SHA256())
+    return json.dumps({**env, "Signature": base64.b64encode(signature).decode()}).encode(), {
+        "x-amz-sns-message-type": str(env["Type"])}
+
+
+def sns_confirmation(topic: str, token: str = "tok") -> tuple[bytes, dict[str, str]]:
+    """A signed SubscriptionConfirmation of `topic`."""
+    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return sign_sns({
+        "Type": "SubscriptionConfirmation", "MessageId": uuid.uuid4().hex, "Token": token, "TopicArn": topic,
+        "Message": f"You have chosen to subscribe to the topic {topic}.", "Timestamp": stamp,
+        "SubscribeURL": f"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}"
+                        f"&Token={token}",
+        "SignatureVersion": "2", "SigningCertURL": SNS_CERT_URL})
 
 
 def inbox_count(workspace_id: str) -> int:

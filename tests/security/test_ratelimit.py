@@ -31,10 +31,13 @@ def test_unsubscribe_flood_gets_429_with_retry_after(client, limits):
     assert client.get("/healthz").status_code in (200, 503)
 
 
-def test_webhooks_are_limited_per_workspace(client, limits):
-    codes = [client.post("/v1/webhooks/outbox/ws-one", content=b"{}").status_code for _ in range(15)]
+def test_webhooks_are_limited_per_ip_whatever_the_workspace_id(client, limits):
+    """Random workspace ids in the path open no new bucket: the key is the client IP."""
+    codes = [client.post(f"/v1/webhooks/outbox/ws-{i}", content=b"{}").status_code for i in range(15)]
     assert codes.count(429) == 5 and codes[:10] == [401] * 10
-    assert client.post("/v1/webhooks/outbox/ws-two", content=b"{}").status_code == 401
+    assert client.post("/v1/webhooks/outbox/ws-fresh", content=b"{}").status_code == 429
+    other = TestClient(client.app, client=("203.0.113.9", 1234))
+    assert other.post("/v1/webhooks/outbox/ws-one", content=b"{}").status_code == 401
 
 
 def test_signin_flood_is_limited(client, limits):

@@ -1,0 +1,101 @@
+"""What sendwise writes to disk and keeps of uploads: `.eml` headers a mail client can act on, history
+bytes that are not UTF-8 reported (never altered), database files readable by their owner only."""
+
+from __future__ import annotations
+
+import email
+import sqlite3
+import stat
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from app.core.config import get_settings
+from app.core.db import make_engine, private_file, sqlite_path
+from app.core.db import session_scope as scope
+from app.delivery.unsubscribe import unsubscribe_url
+from app.esp import outbox
+from app.esp.outgoing import OutgoingEmail
+from app.models import Send
+
+
+@pytest.fixture()
+def long_base_url(monkeypatch):
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://newsletters.a-rather-long-company-name.example.com")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_list_unsubscribe_is_a_plain_header_never_an_encoded_word(tmp_path, long_base_url):
+    mid = "0123456789abcdef0123456789abcdef"
+    url = f"<{unsubscribe_url(mid)}>"
+    assert len("List-Unsubscribe: " + url) > 78  # too long for one 78-character line
+    mail = OutgoingEmail(message_id=mid, to_email="r@example.com", to_name="Rénée", subject="Ça va ?",
+                         html="<p>x</p>", text="x", headers={"List-Unsubscribe": url,
+                                                            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+    raw = outbox.write_eml(tmp_path, mail, "news@example.com", "Shop").read_bytes()
+    head = raw.split(b"\n\n", 1)[0].decode("ascii")
+    line = next(h for h in head.split("\n") if h.startswith("List-Unsubscribe:"))
+    assert line == f"List-Unsubscribe: {url}" and "=?" not in line
+    parsed = email.message_from_bytes(raw)
+    assert parsed["List-Unsubscribe"] == url and parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "=?utf-8?" in head  # non-ASCII subject and name are still encoded, as they must be
+    # Several entries longer than a line can hold are folded at whitespace, never encoded.
+    many = ", ".join([url] * 8)
+    raw = outbox.render_eml(OutgoingEmail(message_id=mid, to_email="r@example.com", to_name=None, subject="s",
+                                          html="<p/>", text=None, headers={"List-Unsubscribe": many}),
+                            "news@example.com", None)
+    folded = raw.split(b"\n\n", 1)[0].decode("ascii")
+    assert "=?" not in folded and all(len(h) <= 998 for h in folded.split("\n"))
+    assert email.message_from_bytes(raw)["List-Unsubscribe"].replace("\n", "") == many
+
+
+def test_history_rows_that_are_not_utf8_are_reported_not_altered(client, auth, workspace):
+    assert client.post("/v1/customers/batch", headers=auth, json={"customers": [
+        {"external_id": "c1", "email": "c1@example.com"}]}).json()["upserted"] == 1
+    body = ("external_id,sent_at,subject\n"
+            "c1,2024-01-01T10:00:00Z,Café\n").encode() + b"c1,2024-01-02T10:00:00Z,Caf\xe9 cr\xe8me\n" + \
+        "c1,2024-01-03T10:00:00Z,Thé\n".encode()
+    r = client.post("/v1/history", headers={**auth, "Content-Type": "text/csv"}, content=body)
+    assert r.status_code == 200
+    out = r.json()
+    assert out["imported"] == 2 and [e["line"] for e in out["errors"]] == [3]
+    assert "not UTF-8" in out["errors"][0]["error"]
+    ndjson = b'{"external_id": "c1", "sent_at": "2024-01-04T10:00:00Z", "subject": "Gr\xfc\xdfe"}\n'
+    r = client.post("/v1/history", headers={**auth, "Content-Type": "application/x-ndjson"}, content=ndjson)
+    assert r.json()["imported"] == 0 and r.json()["errors"][0] == {
+        "line": 1, "error": "not UTF-8: the line holds bytes that are not UTF-8 text"}
+    with scope() as s:
+        subjects = sorted(s.exec(select(Send.subject).where(Send.workspace_id == workspace[0])).all())
+    assert subjects == ["Café", "Thé"] and not any("\ufffd" in x for x in subjects)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_database_files_are_created_owner_only(tmp_path):
+    db = tmp_path / "var" / "sendwise.db"
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert _mode(db) == 0o600
+    wal = db.with_name(db.name + "-wal")
+    assert not wal.exists() or _mode(wal) == 0o600
+    engine.dispose()
+    # A file left world-readable by an older version is tightened at the next start.
+    old = tmp_path / "old.db"
+    sqlite3.connect(old).close()
+    old.chmod(0o644)
+    make_engine(f"sqlite:///{old}").dispose()
+    assert _mode(old) == 0o600
+    # The embedded broker's file too (kombu's URL form).
+    broker = sqlite_path(f"sqla+sqlite:///{tmp_path / 'broker.db'}")
+    assert broker == tmp_path / "broker.db"
+    private_file(broker)
+    assert _mode(broker) == 0o600
+    assert sqlite_path("sqlite:///:memory:") is None
