@@ -61,7 +61,9 @@ def accept(session: Session, provider: str, workspace_id: str, headers: Mapping[
     """Verify first, then store the raw batch and queue it; raises WebhookError (401/400/404/413)."""
     try:
         conn = session.get(EspConnection, workspace_id) if len(workspace_id) <= 32 else None
-        verify_webhook(provider, headers, body, webhook_settings(session, conn, workspace_id, provider))
+        proof = webhook_settings(session, conn, workspace_id, provider)
+        session.commit()  # end the read: verifying (an SNS certificate fetch) and parsing hold no lock
+        verify_webhook(provider, headers, body, proof)
         if provider == "ses":
             url = ses.subscription_confirm_url(body)
             if url is not None:

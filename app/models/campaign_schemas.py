@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -100,3 +101,17 @@ class CampaignOut(BaseModel):
     counts: dict[str, int] | None = None
     arms: dict[str, Any] | None = None
     uplift: dict[str, Any] | None = None
+
+
+class CampaignStatus(StrEnum):
+    """A campaign's life: draft → planning → scheduled → sending → sent, or cancelled; `paused` when its
+    messages keep failing at dispatch (its alert says why; cancel it, fix the template in a new one)."""
+
+    DRAFT = "draft"
+    PLANNING = "planning"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    PAUSED = "paused"

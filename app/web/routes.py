@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from app.api.deps import SessionDep
 from app.campaigns import launch
 from app.campaigns import service as campaigns
+from app.core.db import read_scope
 from app.core.errors import NotFound, ServiceError
 from app.models import Workspace
 from app.web import campaign_form, campaign_views, other_views, render, settings_views
@@ -36,10 +37,12 @@ def _cookie_session(request: Request) -> dash.DashSession | None:
     return dash.decode(request.cookies.get(dash.COOKIE_NAME))
 
 
-def signed_in(request: Request, db: SessionDep) -> Ctx:
-    """The signed-in workspace, or a redirect to the sign-in page that comes back here."""
+def signed_in(request: Request) -> Ctx:
+    """The signed-in workspace, or a redirect to the sign-in page that comes back here (looked up in a
+    short read of its own, so the page's write transaction, if any, begins later)."""
     sess = _cookie_session(request)
-    ws = dash.workspace_for(db, sess)
+    with read_scope() as s:
+        ws = dash.workspace_for(s, sess)
     if ws is None or sess is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise HTTPException(status_code=303, headers={"Location": "/signin?" + urlencode({"next": target})})
@@ -116,7 +119,9 @@ def signin(request: Request, db: SessionDep, form: FormDep) -> Response:
 
 
 @router.post("/signout")
-def signout(form: FormDep) -> Response:
+def signout(request: Request, db: SessionDep, form: FormDep) -> Response:
+    """End the session server-side (a copy of the cookie no longer works) and drop the cookie."""
+    dash.sign_out(db, _cookie_session(request))
     resp = _see("/signin")
     opts = dash.cookie_options()
     resp.delete_cookie(dash.COOKIE_NAME, path="/", secure=opts["secure"], httponly=True, samesite="lax")
@@ -177,6 +182,8 @@ def campaign_detail(campaign_id: str, ctx: CtxDep, db: SessionDep, preview: str 
             shown = campaign_views.preview_for(db, ctx.ws, campaign_id, preview.strip())
         except NotFound:
             preview_error = f"no customer with external id “{preview.strip()[:80]}”"
+        except ServiceError as exc:  # the template fails for this customer: what and where
+            preview_error = exc.message
         except Exception as exc:  # noqa: BLE001 - a template failing on this customer's data is shown, not raised
             preview_error = f"could not render for this customer: {type(exc).__name__}"
     return ctx.page("campaign.html", "campaigns", **data, preview=shown, preview_error=preview_error,
@@ -226,7 +233,8 @@ def _settings(ctx: Ctx, db: SessionDep, status_code: int = 200, **extra: Any) ->
     if "values" in extra:
         data["values"] = extra.pop("values")
     return ctx.page("settings.html", "settings", status_code, **data, **{"errors": {}, "saved": False,
-                                                                         "new_key": None, **extra})
+                                                                         "new_key": None, "key_error": None,
+                                                                         "revoked": False, **extra})
 
 
 @router.get("/settings", response_class=HTMLResponse)
@@ -245,4 +253,22 @@ def settings_esp(ctx: CtxDep, db: SessionDep, form: FormDep) -> HTMLResponse:
 @router.post("/settings/api-keys", response_class=HTMLResponse)
 def settings_new_key(ctx: CtxDep, db: SessionDep, form: FormDep) -> HTMLResponse:
     """Create an API key and show it this once (the page is not cached)."""
-    return _settings(ctx, db, new_key=settings_views.create_key(db, ctx.ws.id))
+    try:
+        key = settings_views.create_key(db, ctx.ws.id, _field(form, "name"))
+    except ServiceError as exc:
+        return _settings(ctx, db, 422, key_error=exc.message)
+    return _settings(ctx, db, new_key=key)
+
+
+@router.post("/settings/api-keys/{key_id}/revoke", response_class=HTMLResponse)
+def settings_revoke_key(key_id: str, ctx: CtxDep, db: SessionDep, form: FormDep) -> Response:
+    """Revoke a key; when it is the one this session signed in with, the session ends with it."""
+    try:
+        settings_views.revoke_key(db, ctx.ws.id, key_id)
+    except NotFound:
+        raise HTTPException(status_code=404, detail="API key not found") from None
+    except ServiceError as exc:
+        return _settings(ctx, db, 409, key_error=exc.message)
+    if dash.workspace_for(db, ctx.sess) is None:
+        return _see("/signin")
+    return _settings(ctx, db, revoked=True)

@@ -34,7 +34,8 @@ def settings_page(session: Session, workspace_id: str) -> dict[str, Any]:
         "webhook_url": esp_config.webhook_url(provider, workspace_id),
         "values": values,
         "providers": PROVIDERS,
-        "api_keys": [{"prefix": k.prefix, "created_at": k.created_at, "revoked_at": k.revoked_at} for k in keys],
+        "api_keys": [{"id": k.id, "name": k.name, "prefix": k.prefix, "created_at": k.created_at,
+                      "last_used_at": k.last_used_at, "revoked_at": k.revoked_at} for k in keys],
     }
 
 
@@ -80,8 +81,13 @@ def save_esp(session: Session, workspace_id: str, form: MultiForm) -> tuple[dict
     return values, {}
 
 
-def create_key(session: Session, workspace_id: str) -> str:
+def create_key(session: Session, workspace_id: str, name: str = "") -> str:
     """A new API key for the workspace, committed; shown to the marketer once."""
-    key = workspaces.create_api_key(session, workspace_id)
+    key = workspaces.create_api_key(session, workspace_id, name)
     session.commit()
     return key
+
+
+def revoke_key(session: Session, workspace_id: str, key_id: str) -> None:
+    """Revoke a key of the workspace (its dashboard sessions end with it)."""
+    workspaces.revoke_api_key(session, workspace_id, key_id)
