@@ -14,7 +14,8 @@ SQL_LITERAL = re.compile(r"""\b(status|type)\s*(=|<>|!=|IN)\s*\(?\s*'[a-z_]+'"""
 def test_public_values_are_the_documented_ones():
     assert {s.value for s in JobStatus} == {"queued", "running", "succeeded", "failed"}
     assert {s.value for s in CustomerStatus} == {"subscribed", "unsubscribed", "bounced", "complained"}
-    assert {s.value for s in CampaignStatus} == {"draft", "planning", "scheduled", "sending", "sent", "cancelled"}
+    assert {s.value for s in CampaignStatus} == {"draft", "planning", "scheduled", "sending", "sent", "cancelled",
+                                                "paused"}
     assert {s.value for s in MessageStatus} == {"planned", "sending", "sent", "failed", "suppressed", "cancelled"}
 
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 from app.campaigns import content_choice, slots
 from app.campaigns.audience import AudienceRows, load_audience
 from app.core.bulk import Repeat, copy_columns
-from app.core.db import session_scope
+from app.core.db import read_scope, session_scope
 from app.modelling.sendtime_profiles import hour_scores
 from app.models import Campaign, CampaignStatus, CustomerStatus, Message, MessageStatus, Workspace
 from app.models.base import as_utc, from_db_time, utcnow
@@ -34,7 +34,7 @@ def plan_campaign(campaign_id: str, progress: Callable[[float], None] | None = N
     them, so no write lock is held while the job row is updated (SQLite has a single writer).
     """
     progress = progress or (lambda _p: None)
-    with session_scope() as s:
+    with read_scope() as s:  # reads only: on SQLite the computation holds no write lock
         camp = s.get(Campaign, campaign_id)
         if camp is None or camp.status != CampaignStatus.PLANNING:
             return {"skipped": True, "status": camp.status if camp else None}

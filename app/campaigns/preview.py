@@ -12,6 +12,8 @@ from app.campaigns import service as campaigns
 from app.campaigns import slots
 from app.campaigns.audience import AudienceRows
 from app.campaigns.planning import choose_instants
+from app.campaigns.rendering import RenderError
+from app.core.errors import ServiceError
 from app.customers.service import get_customer
 from app.delivery.dispatch import compiled_for, customer_context
 from app.delivery.unsubscribe import unsubscribe_url
@@ -50,8 +52,12 @@ def preview(session: Session, workspace_id: str, campaign_id: str, external_id: 
         category = blocks[int(np.argmax(cat_values[0]))] if blocks else None
         reason = _reason(camp.strategy, "personalized", st, tz, at, cust.status, None)
         mid = "0" * 32
-    subject, html, text = compiled_for(camp).render(customer_context(cust), subject_index, category,
-                                                      unsubscribe_url(mid))
+    session.commit()  # end the (read) transaction: the render below holds no database lock
+    try:
+        subject, html, text = compiled_for(camp).render(customer_context(cust), subject_index, category,
+                                                          unsubscribe_url(mid))
+    except RenderError as exc:
+        raise ServiceError(f"the template fails for this customer: {exc}", status_code=422) from None
     return {"subject": subject, "html": html, "text": text, "scheduled_at": at, "reason": reason,
             "subject_index": subject_index, "category": category}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -11,6 +12,9 @@ from jinja2.runtime import new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
+from app.campaigns import render_limits
+from app.campaigns.render_limits import MAX_OUTPUT, RenderLimit, render_budget, tick
+from app.core.config import get_settings
 from app.core.errors import Invalid
 
 MAX_TEMPLATE_BYTES = 512 * 1024
@@ -19,12 +23,34 @@ MAX_EXPONENT = 256
 
 
 class SandboxedEnvironment(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox (templates cannot change the data they are given), with `*` and `**`
-    bounded: `'a' * 10**9` or `9**9**9` would otherwise exhaust the memory or the CPU of the process."""
+    """Jinja's immutable sandbox (templates cannot change the data they are given), with what a render
+    may cost bounded (`render_limits`): `'a' * 10**9`, `9**9**9`, `''|center(10**9)` or nested loops
+    would otherwise exhaust the memory or the CPU of the process."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters.update(render_limits.LIMITED_FILTERS)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        return render_limits.BudgetTransformer().visit(tree)  # type: ignore[no-any-return]
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        tick()
+        return super().getitem(obj, argument)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        args = render_limits.check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        render_limits.check_binop(operator, left, right)
         if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT \
                 and isinstance(left, int | float) and abs(left) > 1:
             raise SecurityError("power too large for a template")
@@ -61,8 +87,21 @@ def _unsafe_node(tree: nodes.Template) -> nodes.Node | None:
     return None
 
 
-def check_template(source: str, field: str, html: bool) -> None:
-    """Compile a template in the sandbox; 422 naming the field and line on a syntax error or unsafe construct."""
+class RenderError(Exception):
+    """A template failed for one customer (its own error, a sandbox refusal, or a budget overrun)."""
+
+
+def describe(exc: BaseException) -> str:
+    """`line N: Type: message` for an exception raised while rendering."""
+    line = _error_line(exc)
+    where = f"line {line}: " if line else ""
+    return f"{where}{type(exc).__name__}: {exc}"[:500]
+
+
+def check_template(source: str, field: str, html: bool, budget: float | None = None) -> None:
+    """Compile a template in the sandbox and render it for each of `sample_customers()` within one time
+    budget; 422 naming the field (and line) on a syntax error, an unsafe construct, a render error or an
+    overrun."""
     if len(source.encode()) > MAX_TEMPLATE_BYTES:
         raise Invalid(f"{field}: template larger than 512 kB", loc=["body", field])
     env = html_env() if html else text_env()
@@ -73,17 +112,22 @@ def check_template(source: str, field: str, html: bool) -> None:
     bad = _unsafe_node(tree)
     if bad is not None:
         raise Invalid(f"{field}: line {bad.lineno}: unsafe construct refused by the sandbox", loc=["body", field])
+    template = FastTemplate(env.from_string(source))
+    seconds = budget if budget is not None else get_settings().TEMPLATE_CHECK_SECONDS
     try:
-        env.from_string(source).render(**sample_context())
+        with render_budget(seconds):
+            for customer in sample_customers():
+                template.render(**sample_context(customer))
+    except RenderLimit as exc:
+        raise Invalid(f"{field}: {exc}", loc=["body", field]) from None
     except SecurityError as exc:
         raise Invalid(f"{field}: unsafe construct refused by the sandbox: {exc}", loc=["body", field]) from None
-    except Exception as exc:  # noqa: BLE001 - any render error of the sample is the marketer's to fix
-        line = _error_line(exc)
-        where = f"line {line}: " if line else ""
-        raise Invalid(f"{field}: {where}{type(exc).__name__}: {exc}", loc=["body", field]) from None
+    except Exception as exc:  # noqa: BLE001 - any render error of a sample is the marketer's to fix
+        sample = customer.get("external_id")
+        raise Invalid(f"{field}: {describe(exc)} (sample customer {sample!r})", loc=["body", field]) from None
 
 
-def _error_line(exc: Exception) -> int | None:
+def _error_line(exc: BaseException) -> int | None:
     tb = exc.__traceback__
     line = None
     while tb is not None:
@@ -93,11 +137,27 @@ def _error_line(exc: Exception) -> int | None:
     return line
 
 
-def sample_context() -> dict[str, Any]:
+def sample_customers() -> list[dict[str, Any]]:
+    """Customers a template is checked against at creation: varied ids, attributes, zones and locales, one
+    of them random, so a branch taken only for some customers is less likely to escape the check."""
+    rows = [
+        ("sample", {}, "UTC", "en"),
+        ("x", {"first_name": "Ada", "last_name": "Lovelace"}, "Europe/London", "en-GB"),
+        ("1", {"first_name": ""}, "America/New_York", "en-US"),
+        ("0", {"first_name": "Zoë", "city": "Zürich", "plan": "pro"}, "Europe/Zurich", "de"),
+        ("test", {"first_name": "<b>Eve</b>"}, "Asia/Tokyo", "ja"),
+        ("admin", {"plan": "free"}, "Australia/Sydney", "fr"),
+        ("customer-42", {"first_name": "Mo", "last_name": "O'Neil"}, "America/Sao_Paulo", "pt-BR"),
+        (secrets.token_hex(8), {"first_name": secrets.token_hex(3)}, "UTC", "es"),
+    ]
+    return [{"external_id": eid, "email": f"{eid or 'blank'}@example.com", "attributes": attrs,
+             "timezone": tz, "locale": locale} for eid, attrs, tz, locale in rows]
+
+
+def sample_context(customer: dict[str, Any] | None = None) -> dict[str, Any]:
     """A customer-shaped context for compile-time checks and previews without data."""
     return {
-        "customer": {"external_id": "sample", "email": "sample@example.com", "attributes": {},
-                     "timezone": "UTC", "locale": "en"},
+        "customer": customer or sample_customers()[0],
         "content": Markup(""),
         "category": "",
         "unsubscribe_url": "https://example.com/u/sample",
@@ -123,7 +183,14 @@ class FastTemplate:
         context = new_context(tmpl.environment, tmpl.name, tmpl.blocks, {**self.globals, **ctx}, True,
                               self.globals, None)
         try:
-            return str(tmpl.environment.concat(tmpl.root_render_func(context)))
+            out, size = [], 0
+            for chunk in tmpl.root_render_func(context):
+                size += len(chunk)
+                if size > MAX_OUTPUT:
+                    raise RenderLimit(f"rendered text longer than {MAX_OUTPUT:,} characters")
+                tick()
+                out.append(chunk)
+            return str(tmpl.environment.concat(out))
         except Exception:  # noqa: BLE001 - rethrown by Jinja with the template's line numbers
             tmpl.environment.handle_exception()
             raise  # unreachable: handle_exception always raises
@@ -153,8 +220,18 @@ class CompiledCampaign:
     campaign: dict[str, str]
 
     def render(self, customer: dict[str, Any], subject_index: int, category: str | None,
-               unsubscribe_url: str) -> tuple[str, str, str | None]:
-        """(subject, html, text) for one customer."""
+               unsubscribe_url: str, budget: float | None = None) -> tuple[str, str, str | None]:
+        """(subject, html, text) for one customer, within a time budget (`RENDER_BUDGET_SECONDS` unless
+        given); `RenderError` saying what failed and where, for any failure."""
+        seconds = budget if budget is not None else get_settings().RENDER_BUDGET_SECONDS
+        try:
+            with render_budget(seconds):
+                return self._render(customer, subject_index, category, unsubscribe_url)
+        except Exception as exc:  # noqa: BLE001 - a template's failure is reported, never raised as is
+            raise RenderError(describe(exc)) from None
+
+    def _render(self, customer: dict[str, Any], subject_index: int, category: str | None,
+                unsubscribe_url: str) -> tuple[str, str, str | None]:
         ctx: dict[str, Any] = {"customer": customer, "category": category or "",
                                "unsubscribe_url": unsubscribe_url, "campaign": self.campaign}
         block = self.blocks.get(category or "")
@@ -168,11 +245,14 @@ class CompiledCampaign:
 
 def compile_campaign(campaign_id: str, name: str, subjects: list[str], html: str, text: str | None,
                      blocks: dict[str, str]) -> CompiledCampaign:
-    """Compile every template of a campaign (already checked at creation)."""
-    return CompiledCampaign(
-        subjects=[_fast(text_env(), s) for s in subjects],
-        html=_fast(html_env(), html),
-        text=_fast(text_env(), text) if text else None,
-        blocks={k: _fast(html_env(), v) for k, v in blocks.items()},
-        campaign={"id": campaign_id, "name": name},
-    )
+    """Compile every template of a campaign (checked at creation); `RenderError` if one no longer compiles."""
+    try:
+        return CompiledCampaign(
+            subjects=[_fast(text_env(), s) for s in subjects],
+            html=_fast(html_env(), html),
+            text=_fast(text_env(), text) if text else None,
+            blocks={k: _fast(html_env(), v) for k, v in blocks.items()},
+            campaign={"id": campaign_id, "name": name},
+        )
+    except Exception as exc:  # noqa: BLE001 - a stored template that does not compile fails its messages
+        raise RenderError(f"template does not compile: {describe(exc)}") from None

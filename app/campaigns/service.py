@@ -9,6 +9,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.campaigns import rendering
+from app.campaigns.render_limits import render_budget
+from app.core.config import get_settings
 from app.core.errors import ServiceError
 from app.models import Campaign, CampaignStatus, Customer, Message, MessageStatus
 from app.models.base import from_db_time, to_db_time, utcnow
@@ -16,18 +18,20 @@ from app.models.campaign_schemas import CampaignCreate
 from app.platform.ownership import get_owned
 
 CANCELLABLE = frozenset({CampaignStatus.DRAFT, CampaignStatus.PLANNING, CampaignStatus.SCHEDULED,
-                         CampaignStatus.SENDING})
+                         CampaignStatus.SENDING, CampaignStatus.PAUSED})
 
 
 def create_campaign(session: Session, workspace_id: str, data: CampaignCreate) -> Campaign:
-    """Check every template in the sandbox, then store the campaign as a draft."""
-    for i, subject in enumerate(data.subject_variants):
-        rendering.check_template(subject, f"subject_variants[{i}]", html=False)
-    rendering.check_template(data.template_html, "template_html", html=True)
-    if data.template_text:
-        rendering.check_template(data.template_text, "template_text", html=False)
-    for name, block in data.content_blocks.items():
-        rendering.check_template(block, f"content_blocks.{name}", html=True)
+    """Check every template in the sandbox (all within one `TEMPLATE_CHECK_SECONDS` budget, before any
+    database work), then store the campaign as a draft."""
+    with render_budget(get_settings().TEMPLATE_CHECK_SECONDS):
+        for i, subject in enumerate(data.subject_variants):
+            rendering.check_template(subject, f"subject_variants[{i}]", html=False)
+        rendering.check_template(data.template_html, "template_html", html=True)
+        if data.template_text:
+            rendering.check_template(data.template_text, "template_text", html=False)
+        for name, block in data.content_blocks.items():
+            rendering.check_template(block, f"content_blocks.{name}", html=True)
     camp = Campaign(
         workspace_id=workspace_id,
         name=data.name,
@@ -80,6 +84,7 @@ def campaign_view(camp: Campaign) -> dict[str, Any]:
         "exploration": camp.exploration,
         "frequency_cap_hours": camp.frequency_cap_hours,
         "error": camp.error,
+        "alert": camp.error if camp.status == CampaignStatus.PAUSED else None,
         "created_at": from_db_time(camp.created_at),
         "launched_at": from_db_time(camp.launched_at),
         "finished_at": from_db_time(camp.finished_at),

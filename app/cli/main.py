@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from app.cli import common, modeling
+from app.cli.api_keys import api_key_app
 from app.cli.bench import bench_app
 from app.core.db import session_scope
 
@@ -14,6 +15,7 @@ app = typer.Typer(help="sendwise: email send-time and content personalization.",
 workspace_app = typer.Typer(help="Manage workspaces.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(bench_app, name="bench")
+app.add_typer(api_key_app, name="api-key")
 app.command("fit")(modeling.fit)
 app.command("simulate")(modeling.simulate)
 app.command("evaluate-policy")(modeling.evaluate_policy)

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
     DISPATCH_TICK_SECONDS: float = 2.0
     DISPATCH_BATCH_SIZE: int = 1000
+    RENDER_BUDGET_SECONDS: float = Field(default=2.0, gt=0)  # per message at dispatch and preview
+    TEMPLATE_CHECK_SECONDS: float = Field(default=3.0, gt=0)  # per template at creation, all samples
     REFIT_CRON_HOUR: int = 3
     WEBHOOK_MAX_BYTES: int = 10 * 1024 * 1024
     WEBHOOK_TOLERANCE_SECONDS: int = 300

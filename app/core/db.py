@@ -1,4 +1,10 @@
-"""The database engine and sessions: one engine per process, WAL and a busy timeout on SQLite."""
+"""The database engine and sessions: one engine per process, WAL and a busy timeout on SQLite.
+
+On SQLite a write transaction takes the database's single write lock when it begins (`BEGIN IMMEDIATE`,
+so two writers never deadlock on upgrade) and holds it until it ends; read-only work uses `read_scope()`
+(a deferred `BEGIN`: under WAL, readers never wait for writers and never block them). Nothing slow
+(rendering, parsing, waiting on a client) happens inside a write transaction.
+"""
 
 from __future__ import annotations
 
@@ -48,8 +54,9 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and immediate write transactions, and its
-    file is created readable by its owner only."""
+    """An engine for `url`; SQLite gets WAL, a busy timeout and immediate write transactions (deferred
+    ones through the `sqlite_begin="DEFERRED"` execution option, see `read_engine`); its file is created
+    readable by its owner only."""
     if url.startswith("sqlite"):
         path = sqlite_path(url)
         if path is not None:
@@ -63,8 +70,9 @@ def make_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None
 
         @event.listens_for(eng, "begin")
-        def _begin_immediate(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn: Any) -> None:
+            deferred = conn.get_execution_options().get("sqlite_begin") == "DEFERRED"
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         return eng
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=json_loads)
@@ -88,9 +96,28 @@ def get_engine() -> Engine:
     return make_engine(settings.DATABASE_URL)
 
 
+@lru_cache
+def read_engine() -> Engine:
+    """The same engine (and pool) whose SQLite transactions begin deferred: for read-only work."""
+    return get_engine().execution_options(sqlite_begin="DEFERRED")
+
+
 def get_db() -> Generator[Session, None, None]:
     """FastAPI dependency: one session per request."""
     with Session(get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+def get_read_db() -> Generator[Session, None, None]:
+    """FastAPI dependency: a read-only request's session (never takes SQLite's write lock)."""
+    with Session(read_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+@contextmanager
+def read_scope() -> Iterator[Session]:
+    """A session for read-only work: on SQLite it never takes (or waits for) the write lock."""
+    with Session(read_engine(), expire_on_commit=False) as session:
         yield session
 
 

@@ -12,15 +12,17 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text, update
 from sqlmodel import Session, col
 
-from app.campaigns.rendering import CompiledCampaign, compile_campaign
+from app.campaigns.rendering import CompiledCampaign, RenderError, compile_campaign
 from app.core.db import is_postgres, json_loads, session_scope
 from app.delivery import esp_delivery
+from app.delivery.pausing import pause_failing
 from app.delivery.tick import Meta, SendMeta, TickResult
 from app.delivery.unsubscribe import unsubscribe_url
 from app.models import Campaign, Customer, CustomerStatus, Message, MessageStatus
@@ -172,13 +174,19 @@ def prepare_claimed(claims: Claims, result: TickResult) -> Prepared:
     """Load claimed messages, settle those that must not go (suppression is checked now, at send time,
     not only at planning time) and render the rest: `[(workspace_id, emails, meta)]`.
 
-    A message whose claim number moved on was taken back and claimed again meanwhile: it is skipped."""
+    A message whose claim number moved on was taken back and claimed again meanwhile: it is skipped.
+    Rendering happens outside any transaction; a message whose template fails (an error, a sandbox
+    refusal, its time budget spent) fails alone, with the reason, and a campaign whose messages keep
+    failing is paused (`pausing`)."""
     with session_scope() as s:
         rows = [m for m in load_claimed(s, list(claims)) if m.claim == claims[m.id]]
         outcome: dict[str, tuple[MessageStatus, str | None]] = {}
         ready: dict[str, list[Claimed]] = defaultdict(list)
+        paused: list[str] = []
         for m in rows:
-            if m.campaign_status not in LIVE_CAMPAIGN:
+            if m.campaign_status == CampaignStatus.PAUSED:
+                paused.append(m.id)
+            elif m.campaign_status not in LIVE_CAMPAIGN:
                 outcome[m.id] = (MessageStatus.CANCELLED, "campaign cancelled")
             elif m.customer_id is None:
                 outcome[m.id] = (MessageStatus.CANCELLED, "customer erased")
@@ -188,13 +196,34 @@ def prepare_claimed(claims: Claims, result: TickResult) -> Prepared:
                 ready[m.workspace_id].append(m)
         if outcome:
             _settle(s, outcome, result)
-            s.commit()
-        for items in ready.values():
-            for camp_id in {m.campaign_id for m in items} - _compiled.keys():
-                camp = s.get(Campaign, camp_id)
-                if camp is not None:
-                    compiled_for(camp)
-    return [(workspace_id, *render_claimed(items)) for workspace_id, items in ready.items()]
+        if paused:  # back to wait while the campaign is paused
+            s.execute(update(Message).where(col(Message.id).in_(paused)).values(status=MessageStatus.PLANNED))
+        s.commit()
+        wanted = {m.campaign_id for items in ready.values() for m in items} - _compiled.keys()
+        camps = [c for c in (s.get(Campaign, cid) for cid in sorted(wanted)) if c is not None]
+        s.commit()
+    for camp in camps:  # compiled and rendered outside any transaction
+        with suppress(RenderError):  # a template that does not compile fails each of its messages in `render_claimed`
+            compiled_for(camp)
+    prepared: Prepared = []
+    failures: dict[str, tuple[str, str]] = {}
+    for workspace_id, items in ready.items():
+        emails, meta, failed = render_claimed(items)
+        prepared.append((workspace_id, emails, meta))
+        failures.update(failed)
+    if failures:
+        _record_failures(failures, rows, result)
+    return prepared
+
+
+def _record_failures(failures: dict[str, tuple[str, str]], rows: list[Claimed], result: TickResult) -> None:
+    """Settle messages whose template failed (one short transaction) and pause campaigns that keep failing."""
+    campaign_of = {m.id: m.campaign_id for m in rows}
+    last = {campaign_of[mid]: reason for mid, (_, reason) in failures.items()}
+    with session_scope() as s:
+        _settle(s, {mid: (MessageStatus.FAILED, reason) for mid, (_, reason) in failures.items()}, result)
+        pause_failing(s, set(last), last)
+        s.commit()
 
 
 def deliver_prepared(prepared: Prepared, result: TickResult) -> None:
@@ -225,21 +254,23 @@ def customer_context(cust: Customer | Claimed) -> dict[str, Any]:
 _UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
 
 
-def render_claimed(items: list[Claimed]) -> tuple[list[Any], Meta]:
-    """The emails of claimed messages (each with its unsubscribe headers) and what the ESP step records."""
+def render_claimed(items: list[Claimed]) -> tuple[list[Any], Meta, dict[str, tuple[str, str]]]:
+    """The emails of claimed messages that render (each with its unsubscribe headers), what the ESP step
+    records, and `{message id: (campaign id, reason)}` for those whose template fails (each alone: the
+    others of the batch go on)."""
     from app.esp.outgoing import OutgoingEmail
 
     emails: list[Any] = []
     meta: Meta = {}
+    failed: dict[str, tuple[str, str]] = {}
     for m in items:
         url = unsubscribe_url(m.id)
-        compiled = _compiled.get(m.campaign_id)
-        if compiled is None:  # evicted meanwhile (more than 256 campaigns in one batch)
-            with session_scope() as s:
-                camp = s.get(Campaign, m.campaign_id)
-            assert camp is not None
-            compiled = compiled_for(camp)
-        subject, html, txt = compiled.render(customer_context(m), m.subject_index, m.category, url)
+        try:
+            subject, html, txt = _compiled_by_id(m.campaign_id).render(customer_context(m), m.subject_index,
+                                                                     m.category, url)
+        except RenderError as exc:
+            failed[m.id] = (m.campaign_id, f"template failed: {exc}"[:500])
+            continue
         first_name = m.attributes.get("first_name")
         emails.append(OutgoingEmail(
             message_id=m.id, to_email=m.email or "", to_name=first_name,
@@ -248,7 +279,18 @@ def render_claimed(items: list[Claimed]) -> tuple[list[Any], Meta]:
         ))
         assert m.customer_id is not None  # messages of erased customers were settled before rendering
         meta[m.id] = SendMeta(m.workspace_id, m.customer_id, subject, m.category, m.claim)
-    return emails, meta
+    return emails, meta, failed
+
+
+def _compiled_by_id(campaign_id: str) -> CompiledCampaign:
+    compiled = _compiled.get(campaign_id)
+    if compiled is not None:
+        return compiled
+    with session_scope() as s:  # not compiled yet, evicted, or failed to compile (raises again)
+        camp = s.get(Campaign, campaign_id)
+    if camp is None:
+        raise RenderError("campaign not found")
+    return compiled_for(camp)
 
 
 def _settle(s: Session, outcome: dict[str, tuple[MessageStatus, str | None]], result: TickResult) -> None:

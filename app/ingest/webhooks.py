@@ -87,7 +87,9 @@ def accept(session: Session, provider: str, workspace_id: str, headers: Mapping[
     """Verify first, then store the raw batch and queue it; raises WebhookError (401/400/404/413)."""
     try:
         conn = connection_for(session, provider, workspace_id)
-        verify_webhook(provider, headers, body, webhook_settings(session, conn, workspace_id, provider))
+        proof = webhook_settings(session, conn, workspace_id, provider)
+        session.commit()  # end the read: verifying (an SNS certificate fetch) and parsing hold no lock
+        verify_webhook(provider, headers, body, proof)
         if provider == "ses":
             answer = sns_topics.gate(session, conn, body)
             if answer is not None:

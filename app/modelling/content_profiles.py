@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
+import logging
 from functools import lru_cache
 
 import numpy as np
@@ -17,8 +19,10 @@ from app.core.db import is_postgres, json_loads
 from app.modelling.sendtime_profiles import latest_model
 from app.models import Campaign
 from app.models.base import as_utc, utcnow
-from app.propensity import FIRST_NAME_TOKEN, FittedModel
+from app.propensity import FIRST_NAME_TOKEN, FittedModel, ModelFormatError
 from app.propensity.personal import COUNTS_BYTES, decode_counts
+
+log = logging.getLogger("sendwise.models")
 
 
 @lru_cache(maxsize=32)
@@ -29,9 +33,14 @@ def _load(model_id: str, blob: str) -> FittedModel:
 def fitted(s: Session, workspace_id: str, kind: str) -> FittedModel | None:
     """The latest fitted propensity model of a kind ("subject" or "category"), or None."""
     mv = latest_model(s, workspace_id, kind)
-    if mv is None or "blob" not in mv.params:
+    if mv is None or not isinstance(mv.params.get("blob"), str):
         return None
-    return _load(mv.id, mv.params["blob"])
+    try:
+        return _load(mv.id, mv.params["blob"])
+    except (ModelFormatError, binascii.Error) as exc:
+        # Refused, never unpickled: campaigns go on without this model until it is refitted.
+        log.warning("model %s of workspace %s refused: %s", mv.id, workspace_id, exc)
+        return None
 
 
 def contexts(s: Session, aud: AudienceRows) -> pd.DataFrame:
@@ -126,16 +135,22 @@ def _contexts_pg(s: Session, aud: AudienceRows, sends: np.ndarray, opens: np.nda
 
 def subject_candidates(camp: Campaign) -> list[str]:
     """Each variant rendered for a generic customer whose first name is the model's placeholder token."""
+    from app.campaigns.render_limits import render_budget
     from app.campaigns.rendering import compile_campaign
+    from app.core.config import get_settings
 
-    compiled = compile_campaign(camp.id, camp.name, camp.subject_variants, "", None, {})
     customer = {"external_id": "", "email": "", "attributes": {"first_name": FIRST_NAME_TOKEN},
                 "timezone": None, "locale": None}
     out = []
+    try:
+        compiled = compile_campaign(camp.id, camp.name, camp.subject_variants, "", None, {})
+    except Exception:  # noqa: BLE001 - a stored template that no longer compiles is scored by its raw text
+        return list(camp.subject_variants)
     for i, tmpl in enumerate(compiled.subjects):
         try:
-            out.append(tmpl.render(customer=customer, content="", category="", unsubscribe_url="",
-                                   campaign=compiled.campaign).strip())
+            with render_budget(get_settings().RENDER_BUDGET_SECONDS):
+                out.append(tmpl.render(customer=customer, content="", category="", unsubscribe_url="",
+                                       campaign=compiled.campaign).strip())
         except Exception:  # noqa: BLE001 - a variant that needs other attributes is scored by its raw text
             out.append(camp.subject_variants[i])
     return out

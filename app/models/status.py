@@ -22,7 +22,8 @@ class MessageStatus(StrEnum):
 
 
 class CampaignStatus(StrEnum):
-    """`draft` → `planning` (launch) → `scheduled` → `sending` → `sent`; `cancelled` from any live state."""
+    """`draft` → `planning` (launch) → `scheduled` → `sending` → `sent`; `cancelled` from any live state;
+    `paused` when its messages keep failing at dispatch (its alert says why)."""
 
     DRAFT = "draft"
     PLANNING = "planning"
@@ -30,6 +31,7 @@ class CampaignStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     CANCELLED = "cancelled"
+    PAUSED = "paused"
 
 
 class JobStatus(StrEnum):

@@ -25,8 +25,23 @@ class ApiKey(SQLModel, table=True):
     workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
     key_hash: str = Field(max_length=64, unique=True)
     prefix: str = Field(max_length=12)
+    name: str = Field(default="", max_length=100)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+    last_used_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
     revoked_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+
+
+class DashboardSession(SQLModel, table=True):
+    """A signed-in dashboard session: the cookie holds a random token, this row its SHA-256. Ended at
+    sign-out, and by revoking the API key it was opened with."""
+
+    __tablename__ = "dashboard_session"
+    id: str = Field(primary_key=True, max_length=64)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    api_key_id: str = Field(foreign_key="api_key.id", index=True, max_length=32)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+    expires_at: dt.datetime = Field(sa_column=ts_col(nullable=False))
+    ended_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
 
 
 class EspConnection(SQLModel, table=True):

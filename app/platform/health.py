@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import text
 
 from app.core.config import get_settings
-from app.core.db import get_engine, private_file
+from app.core.db import private_file, read_engine
 
 
 def check_database() -> str | None:
     """None when the database answers, else the reason."""
     try:
-        with get_engine().connect() as conn:
+        with read_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
         return None
     except Exception as exc:  # any driver error means "not reachable"

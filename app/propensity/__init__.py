@@ -9,12 +9,14 @@ from app.propensity.items import FIRST_NAME_TOKEN
 from app.propensity.model import FittedModel
 from app.propensity.offpolicy import constant_policy, evaluate_policy, uniform_policy
 from app.propensity.policy import action_probabilities, choose, choose_batch, policy_matrix
+from app.propensity.storage import ModelFormatError
 
 __all__ = [
     "CONTEXT_COLUMNS",
     "FIRST_NAME_TOKEN",
     "CustomerContext",
     "FittedModel",
+    "ModelFormatError",
     "NotEnoughData",
     "action_probabilities",
     "choose",

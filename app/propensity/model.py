@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -27,6 +25,7 @@ from app.propensity.items import (
     subject_item_features,
 )
 from app.propensity.personal import flag_counts, personal_lift, subject_pair_features
+from app.propensity.storage import ModelFormatError, decode_state, encode_state
 
 FORMAT_VERSION = 3  # 3: personal flag lifts (subject); 2: fine numeric bins, engagement buckets not crossed
 # (older versions still score as trained)
@@ -91,7 +90,7 @@ class FittedModel:
         return items, codes.reshape(n, k), category_pair_features(cat_clicks, _clicks(frame))
 
     def to_bytes(self) -> bytes:
-        """Compact serialisation: non-zero hashed weights only, float32, zlib-compressed pickle."""
+        """Compact serialisation without pickle: non-zero hashed weights only, float32, in a compressed `.npz`."""
         nz = np.flatnonzero(self.hash_coef)
         state = {
             "kind": self.kind,
@@ -104,24 +103,33 @@ class FittedModel:
             "metrics": self.metrics,
             "format_version": self.format_version,
         }
-        return zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 6)
+        return encode_state(state)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> FittedModel:
-        """Inverse of `to_bytes` (only load blobs this service wrote: it is a pickle)."""
-        state = pickle.loads(zlib.decompress(blob))  # noqa: S301 - our own DB blobs, never user input
-        hash_coef = np.zeros(N_HASH)
-        hash_coef[state["hash_idx"]] = state["hash_val"]
-        return cls(
-            kind=state["kind"],
-            intercept=state["intercept"],
-            dense_coef=np.asarray(state["dense_coef"]),
-            hash_coef=hash_coef,
-            open_prior=state["open_prior"],
-            click_prior=state["click_prior"],
-            metrics=state["metrics"],
-            format_version=state["format_version"],
-        )
+        """Inverse of `to_bytes`; `ModelFormatError` for a legacy pickle or anything malformed (never
+        unpickled, so a crafted row cannot run code)."""
+        state = decode_state(blob)
+        try:
+            idx = np.asarray(state["hash_idx"], dtype=np.int64)
+            val = np.asarray(state["hash_val"], dtype=np.float64)
+            if state["kind"] not in ("subject", "category") or not isinstance(state["metrics"], dict) \
+                    or idx.shape != val.shape or idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= N_HASH)):
+                raise ValueError("fields out of range")
+            hash_coef = np.zeros(N_HASH)
+            hash_coef[idx] = val
+            return cls(
+                kind=str(state["kind"]),
+                intercept=float(state["intercept"]),
+                dense_coef=np.asarray(state["dense_coef"], dtype=np.float64),
+                hash_coef=hash_coef,
+                open_prior=float(state["open_prior"]),
+                click_prior=float(state["click_prior"]),
+                metrics=state["metrics"],
+                format_version=int(state["format_version"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFormatError(f"stored model is malformed ({exc}); refit the model") from None
 
 
 def as_context_frame(contexts: Contexts) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
-from app.api.deps import SessionDep
+from app.core.db import read_scope
 from app.models import Workspace
 from app.web import render
 from app.web import session as dash
@@ -32,10 +32,12 @@ def cookie_session(request: Request) -> dash.DashSession | None:
     return dash.decode(request.cookies.get(dash.COOKIE_NAME))
 
 
-def signed_in(request: Request, db: SessionDep) -> Ctx:
-    """The signed-in workspace, or a redirect to the sign-in page that comes back here."""
+def signed_in(request: Request) -> Ctx:
+    """The signed-in workspace, or a redirect to the sign-in page that comes back here (looked up in a
+    short read of its own, so the page's write transaction, if any, begins later)."""
     sess = cookie_session(request)
-    ws = dash.workspace_for(db, sess)
+    with read_scope() as s:
+        ws = dash.workspace_for(s, sess)
     if ws is None or sess is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise HTTPException(status_code=303, headers={"Location": "/signin?" + urlencode({"next": target})})

@@ -74,7 +74,9 @@ def signin(request: Request, db: SessionDep, form: FormDep) -> Response:
 
 
 @router.post("/signout")
-def signout(form: FormDep) -> Response:
+def signout(request: Request, db: SessionDep, form: FormDep) -> Response:
+    """End the session server-side (a copy of the cookie no longer works) and drop the cookie."""
+    dash.sign_out(db, cookie_session(request))
     resp = _see("/signin")
     opts = dash.cookie_options()
     resp.delete_cookie(dash.COOKIE_NAME, path="/", secure=opts["secure"], httponly=True, samesite="lax")
@@ -135,6 +137,8 @@ def campaign_detail(campaign_id: str, ctx: CtxDep, db: SessionDep, preview: str 
             shown = campaign_views.preview_for(db, ctx.ws, campaign_id, preview.strip())
         except NotFound:
             preview_error = f"no customer with external id “{preview.strip()[:80]}”"
+        except ServiceError as exc:  # the template fails for this customer: what and where
+            preview_error = exc.message
         except Exception as exc:  # noqa: BLE001 - a template failing on this customer's data is shown, not raised
             preview_error = f"could not render for this customer: {type(exc).__name__}"
     return ctx.page("campaign.html", "campaigns", **data, preview=shown, preview_error=preview_error,
@@ -185,6 +189,7 @@ def _settings(ctx: Ctx, db: SessionDep, status_code: int = 200, **extra: Any) ->
         data["values"] = extra.pop("values")
     return ctx.page("settings.html", "settings", status_code, **data, **{"errors": {}, "saved": False,
                                                                          "new_key": None, "sns_error": None,
+                                                                         "key_error": None, "revoked": False,
                                                                          **extra})
 
 
@@ -211,4 +216,22 @@ def settings_sns(action: str, ctx: CtxDep, db: SessionDep, form: FormDep) -> HTM
 @router.post("/settings/api-keys", response_class=HTMLResponse)
 def settings_new_key(ctx: CtxDep, db: SessionDep, form: FormDep) -> HTMLResponse:
     """Create an API key and show it this once (the page is not cached)."""
-    return _settings(ctx, db, new_key=settings_views.create_key(db, ctx.ws.id))
+    try:
+        key = settings_views.create_key(db, ctx.ws.id, _field(form, "name"))
+    except ServiceError as exc:
+        return _settings(ctx, db, 422, key_error=exc.message)
+    return _settings(ctx, db, new_key=key)
+
+
+@router.post("/settings/api-keys/{key_id}/revoke", response_class=HTMLResponse)
+def settings_revoke_key(key_id: str, ctx: CtxDep, db: SessionDep, form: FormDep) -> Response:
+    """Revoke a key; when it is the one this session signed in with, the session ends with it."""
+    try:
+        settings_views.revoke_key(db, ctx.ws.id, key_id)
+    except NotFound:
+        raise HTTPException(status_code=404, detail="API key not found") from None
+    except ServiceError as exc:
+        return _settings(ctx, db, 409, key_error=exc.message)
+    if dash.workspace_for(db, ctx.sess) is None:
+        return _see("/signin")
+    return _settings(ctx, db, revoked=True)

@@ -35,7 +35,8 @@ def settings_page(session: Session, workspace_id: str) -> dict[str, Any]:
         "webhook_url": esp_config.webhook_url(provider, workspace_id),
         "values": values,
         "providers": PROVIDERS,
-        "api_keys": [{"prefix": k.prefix, "created_at": k.created_at, "revoked_at": k.revoked_at} for k in keys],
+        "api_keys": [{"id": k.id, "name": k.name, "prefix": k.prefix, "created_at": k.created_at,
+                      "last_used_at": k.last_used_at, "revoked_at": k.revoked_at} for k in keys],
     }
 
 
@@ -112,8 +113,13 @@ def decide_sns_topic(session: Session, workspace_id: str, action: str, form: Mul
     return None
 
 
-def create_key(session: Session, workspace_id: str) -> str:
+def create_key(session: Session, workspace_id: str, name: str = "") -> str:
     """A new API key for the workspace, committed; shown to the marketer once."""
-    key = workspaces.create_api_key(session, workspace_id)
+    key = workspaces.create_api_key(session, workspace_id, name)
     session.commit()
     return key
+
+
+def revoke_key(session: Session, workspace_id: str, key_id: str) -> None:
+    """Revoke a key of the workspace (its dashboard sessions end with it)."""
+    workspaces.revoke_api_key(session, workspace_id, key_id)

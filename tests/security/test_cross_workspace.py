@@ -22,8 +22,9 @@ def victim(client, auth, workspace):
                                                       "webhook_signing_key": "victim-signing-key"}).status_code == 200
     cid = client.post("/v1/campaigns", headers=auth, json=campaign_body(name="Victim plans")).json()["id"]
     job = client.post("/v1/models/fit", headers=auth).json()["job_id"]
+    key = client.post("/v1/api-keys", headers=auth, json={"name": "second"}).json()["id"]
     return {"ws": workspace[0], "campaign": cid, "job": job, "external_id": "secret0",
-            "email": "secret0@example.com"}
+            "email": "secret0@example.com", "key": key}
 
 
 @pytest.fixture()
@@ -34,7 +35,7 @@ def attacker() -> dict[str, str]:
 
 
 def _requests(v: dict[str, str]) -> list[tuple[str, str, dict | None]]:
-    c, e, j = v["campaign"], v["external_id"], v["job"]
+    c, e, j, k = v["campaign"], v["external_id"], v["job"], v["key"]
     return [
         ("GET", f"/v1/customers/{e}", None),
         ("DELETE", f"/v1/customers/{e}", None),
@@ -45,6 +46,7 @@ def _requests(v: dict[str, str]) -> list[tuple[str, str, dict | None]]:
         ("POST", f"/v1/campaigns/{c}/preview", {"external_id": e}),
         ("GET", f"/v1/campaigns/{c}/messages", None),
         ("GET", f"/v1/jobs/{j}", None),
+        ("DELETE", f"/v1/api-keys/{k}", None),
     ]
 
 
@@ -60,11 +62,18 @@ def test_every_id_route_is_404_for_another_workspace_and_leaks_nothing(client, v
         assert r.status_code == 404, (method, path, r.status_code, r.text)
         assert not _leaks(r.text, victim), (method, path)
         tried.add((method, path.replace(victim["campaign"], "{campaign_id}").replace(victim["job"], "{job_id}")
-                   .replace(victim["external_id"], "{external_id}")))
+                   .replace(victim["external_id"], "{external_id}").replace(victim["key"], "{key_id}")))
     # Every /v1 route that takes an id was tried: a new route without isolation fails this test.
-    routes = {(m, r.path) for r in app_instance.routes if getattr(r, "path", "").startswith("/v1/")
+    routes = {(m, r.path) for r in _all_routes(app_instance.routes) if getattr(r, "path", "").startswith("/v1/")
               and "{" in r.path and "webhooks" not in r.path for m in getattr(r, "methods", ())}
-    assert routes <= tried, routes - tried
+    assert routes and routes <= tried, routes - tried
+
+
+def _all_routes(routes):
+    """Every route, including those of routers FastAPI keeps as included-router objects."""
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        yield from _all_routes(inner.routes) if inner is not None else (r,)
 
 
 def test_nothing_of_the_victim_changed(client, auth, victim, attacker):
