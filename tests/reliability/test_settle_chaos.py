@@ -203,7 +203,8 @@ def test_interrupted_sends_settle_truthfully(client, auth, workspace, api_url, m
             esp.post_events_to(f"{api_url}/v1/webhooks/sendgrid/{ws}")
         last_reconcile = 0.0
         for k in range(KILLS):
-            proc, _log = start_worker(f"settle-{mode}-{k}", queues=queue, extra_env={"DISPATCH_BATCH_SIZE": str(BATCH)})
+            proc, _log = start_worker(f"settle-{mode}-{k}", queues=queue,
+                                      extra_env={"DISPATCH_BATCH_SIZE": str(BATCH)})
             _tick(queue)
             time.sleep(rnd.uniform(2.0, 6.0))
             os.killpg(proc.pid, signal.SIGKILL)  # the worker and its pool child, mid-dispatch
@@ -213,7 +214,8 @@ def test_interrupted_sends_settle_truthfully(client, auth, workspace, api_url, m
                 _sweep_and_reconcile()
                 last_reconcile = time.monotonic()
         last_kill = time.monotonic()
-        healthy, _log = start_worker(f"settle-{mode}-final", queues=queue, extra_env={"DISPATCH_BATCH_SIZE": str(BATCH)})
+        healthy, _log = start_worker(f"settle-{mode}-final", queues=queue,
+                                     extra_env={"DISPATCH_BATCH_SIZE": str(BATCH)})
         settled_after = None
         try:
             while time.monotonic() - last_kill < 900:
