@@ -141,19 +141,20 @@ def _confirm(s: Session, ids: list[str]) -> int:
     n = 0
     for k in range(0, len(ids), 500):
         n += _count(s.execute(
-            update(Message).where(col(Message.id).in_(ids[k:k + 500]), col(Message.status) == "sending")
+            update(Message).where(col(Message.id).in_(ids[k:k + 500]), col(Message.status) == "sending",
+                                  col(Message.attempted_at).is_not(None))
             .values(status="sent", sent_at=Message.attempted_at, reason=None)))
     return n
 
 
 def _absent(s: Session, a: Attempt, reason: str) -> str:
     """The ESP provably never got these: plan them again, once; a second time they fail (caller commits)."""
-    ids = a.ids
+    # Still this attempt (another round may have settled it meanwhile, and a dispatcher claimed it again).
+    still = (col(Message.id).in_(a.ids), col(Message.status) == "sending", col(Message.attempted_at).is_not(None))
     if a.resends >= 1:
-        s.execute(update(Message).where(col(Message.id).in_(ids), col(Message.status) == "sending")
-                  .values(status="failed", reason=NEVER_RECEIVED))
+        s.execute(update(Message).where(*still).values(status="failed", reason=NEVER_RECEIVED))
         return "never_received"
-    s.execute(update(Message).where(col(Message.id).in_(ids), col(Message.status) == "sending")
+    s.execute(update(Message).where(*still)
               .values(status="planned", attempted_at=None, attempt_id=None, checks=0, checked_at=None,
                       resends=Message.resends + 1, reason=reason))
     return "resent"

@@ -191,6 +191,7 @@ def _sweep_and_reconcile() -> None:
     settle.reconcile(stale_after=STALE, give_up_after=GIVE_UP, query_interval=QUERY_EVERY)
 
 
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("mode", ["events", "query", "none"])
 def test_interrupted_sends_settle_truthfully(client, auth, workspace, api_url, mode):
     esp = ChaosSendGrid(query=mode == "query", seed=len(mode))
