@@ -60,7 +60,8 @@ beat_schedule = {
     },
     "reconcile-stale-sends": {
         "task": "sendwise.dispatch.reconcile",
-        "schedule": 60.0,
+        # Often enough to ask the ESP at the configured cadence; at least once a minute.
+        "schedule": min(60.0, max(_settings.SEND_QUERY_INTERVAL_SECONDS, 5.0)),
         "options": {"expires": 120},
     },
     "sweep-stuck-launches": {

@@ -2,7 +2,7 @@
 
 from dataclasses import asdict
 
-from app.delivery import dispatch
+from app.delivery import dispatch, settle
 from tasks.celery_app import app
 
 
@@ -14,5 +14,5 @@ def dispatch_tick() -> dict:
 
 @app.task(name="sendwise.dispatch.reconcile", acks_late=True, ignore_result=True)
 def reconcile_task() -> dict:
-    """Settle messages a dead worker left in `sending`."""
-    return dispatch.reconcile()
+    """Settle messages a dead worker or a lost ESP answer left in `sending`."""
+    return settle.reconcile()

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
+from app.delivery.settle import awaiting_confirmation
 from app.esp.events import EventType
 from app.models import Campaign, MessageStatus
 
@@ -98,4 +99,5 @@ def campaign_stats(session: Session, camp: Campaign) -> dict[str, Any]:
         "uplift": uplift,
         "machine_opens": agg["machine_opens"],
         "bot_clicks": agg["bot_clicks"],
+        "awaiting_confirmation": awaiting_confirmation(session, camp.id),
     }

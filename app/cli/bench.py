@@ -115,10 +115,17 @@ def chaos(
     scale: float = typer.Option(4.0, help="Multiplier on the suite's message counts."),
     kill_messages: int = typer.Option(2000, help="Messages dispatched while workers are SIGKILLed."),
     select: str = typer.Option("", help="Only tests whose name matches (pytest -k)."),
+    settle: int = typer.Option(0, help="Run only the settle scenario with this many messages per evidence mode "
+                                       "(PostgreSQL and Redis): interrupted sends, their table."),
+    settle_kills: int = typer.Option(10, help="SIGKILLs of the dispatch worker in the settle scenario."),
+    settle_batch: int = typer.Option(50, help="DISPATCH_BATCH_SIZE in the settle scenario."),
 ) -> None:
     """Heavier fault injection: kills, outages, ESP faults and unsubscribe races, with a results table."""
-    from app.bench.chaos import run_chaos
+    from app.bench.chaos import run_chaos, run_settle
 
+    if settle:
+        print(run_settle(settle, kills=settle_kills, batch=settle_batch))
+        return
     print(run_chaos(rounds=rounds, scale=scale, kill_messages=kill_messages, select=select))
 
 

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     DISPATCH_BATCH_SIZE: int = 1000
     RENDER_BUDGET_SECONDS: float = Field(default=2.0, gt=0)  # per message at dispatch and preview
     TEMPLATE_CHECK_SECONDS: float = Field(default=3.0, gt=0)  # per template at creation, all samples
+    # Settling sends whose ESP answer never came: asked of the ESP once this old, failed at give-up.
+    SEND_STALE_AFTER_SECONDS: float = Field(default=120.0, gt=0)
+    SEND_GIVE_UP_AFTER_SECONDS: float = Field(default=1800.0, gt=0)
+    SEND_QUERY_INTERVAL_SECONDS: float = Field(default=60.0, gt=0)
     REFIT_CRON_HOUR: int = 3
     WEBHOOK_MAX_BYTES: int = 10 * 1024 * 1024
     WEBHOOK_TOLERANCE_SECONDS: int = 300

@@ -2,8 +2,8 @@
 
 A message goes planned → sending (claimed) → attempted (just before the ESP call) → sent | failed |
 suppressed | cancelled. Each step commits before the next, so a worker killed at any instant leaves a
-state `reconcile` can finish without a second send: claimed-but-not-attempted goes back to planned;
-attempted-but-unconfirmed is settled by the ESP's own events, never by sending again.
+state `app.delivery.settle.reconcile` can finish without a second send: claimed-but-not-attempted goes
+back to planned; attempted-but-unanswered is settled by the ESP's events or its query of sent messages.
 """
 
 from __future__ import annotations
@@ -323,72 +323,3 @@ def finish_campaigns() -> None:
             {"now": utcnow()},
         )
         s.commit()
-
-
-INTERRUPTED = "interrupted during the ESP call and no ESP event confirmed it; not resent"
-
-
-def reconcile(stale_after: float = 600.0, give_up_after: float = 6 * 3600.0) -> dict[str, int]:
-    """Settle messages left in `sending` by a worker that died.
-
-    Never attempted → back to `planned` (safe to send). Attempted through the outbox → back to
-    `planned` too (the file is named by message id, so a second write replaces the first). Attempted
-    through an HTTP ESP → `sent` as soon as the ESP reports the message (an event carries its id; the
-    ingester also does this on arrival). After `give_up_after` with no event: if the ESP has since
-    reported on messages attempted *after* this one, it never accepted this one → back to `planned`;
-    with no such evidence (no webhooks configured) → `failed` with a reason, since sending again
-    could duplicate it.
-    """
-    cutoff = utcnow() - dt.timedelta(seconds=stale_after)
-    give_up = utcnow() - dt.timedelta(seconds=give_up_after)
-    with session_scope() as s:
-        back = s.execute(
-            update(Message)
-            .where(col(Message.status) == MessageStatus.SENDING, col(Message.attempted_at).is_(None),
-                   col(Message.claimed_at) < cutoff)
-            .values(status=MessageStatus.PLANNED)
-        )
-        outbox = s.execute(text(
-            f"UPDATE message SET status = '{MessageStatus.PLANNED}', attempted_at = NULL "
-            f"WHERE status = '{MessageStatus.SENDING}' "
-            "AND attempted_at < :cut AND workspace_id IN (SELECT workspace_id FROM esp_connection "
-            "WHERE provider = 'outbox')"), {"cut": cutoff})
-        seen = s.execute(text(
-            f"UPDATE message SET status = '{MessageStatus.SENT}', sent_at = COALESCE(sent_at, attempted_at), "
-            f"reason = NULL WHERE status = '{MessageStatus.SENDING}' AND attempted_at < :cut AND EXISTS "
-            "(SELECT 1 FROM event e WHERE e.message_id = message.id)"
-        ), {"cut": cutoff})
-        never_arrived = s.execute(text(
-            f"UPDATE message SET status = '{MessageStatus.PLANNED}', attempted_at = NULL, "
-            "reason = 'resent: the ESP reported later messages but never this one' "
-            f"WHERE status = '{MessageStatus.SENDING}' AND attempted_at < :give_up "
-            "AND NOT EXISTS (SELECT 1 FROM event e WHERE e.message_id = message.id) "
-            "AND EXISTS (SELECT 1 FROM event e JOIN message m2 ON m2.id = e.message_id "
-            "WHERE e.workspace_id = message.workspace_id AND m2.attempted_at > message.attempted_at)"
-        ), {"give_up": give_up})
-        unknown = s.execute(
-            update(Message)
-            .where(col(Message.status) == MessageStatus.SENDING, col(Message.attempted_at) < give_up)
-            .values(status=MessageStatus.FAILED, reason=INTERRUPTED)
-        )
-        s.commit()
-    finish_campaigns()
-    return {"requeued": _count(back) + _count(outbox) + _count(never_arrived), "confirmed": _count(seen),
-            "unknown": _count(unknown)}
-
-
-def confirm_by_events(s: Session, message_ids: list[str]) -> None:
-    """An ESP event names a message whose send was interrupted: it was accepted after all (caller commits)."""
-    if not message_ids:
-        return
-    s.execute(
-        update(Message)
-        .where(col(Message.id).in_(message_ids), col(Message.attempted_at).is_not(None),
-               (col(Message.status) == MessageStatus.SENDING) | ((col(Message.status) == MessageStatus.FAILED)
-                                                               & (col(Message.reason) == INTERRUPTED)))
-        .values(status=MessageStatus.SENT, sent_at=Message.attempted_at, reason=None)
-    )
-
-
-def _count(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -22,7 +22,7 @@ from app.esp import outbox, sending
 from app.esp.outgoing import OutgoingEmail, SenderConfig, SendRequest
 from app.ingest import stats
 from app.models import EspConnection, Message, MessageStatus
-from app.models.base import utcnow
+from app.models.base import new_id, utcnow
 
 log = logging.getLogger("sendwise.esp")
 MAX_TRIES = 6
@@ -81,8 +81,20 @@ def _deliver_outbox(workspace_id: str, cfg: SenderConfig, emails: list[OutgoingE
 
 def _send_with_retries(workspace_id: str, cfg: SenderConfig, req: SendRequest, meta: Meta,
                        result: TickResult) -> None:
+    """Send one request (its messages already marked attempted), retrying 429/5xx and refused connections.
+
+    An answer from the ESP is knowledge: a 429 or a 5xx means nothing was accepted, so the attempt mark
+    is cleared (committed) before the backoff sleep, and a worker killed while sleeping leaves the
+    messages plainly unsent (`reconcile` plans them again). Each retry marks them afresh under a new
+    attempt id. Only a request whose answer never came stays attempted: `reconcile` settles it."""
     delay = 1.0
     for attempt in range(1, MAX_TRIES + 1):
+        if attempt > 1:
+            held = _mark_attempted(req.message_ids, meta)
+            if len(held) < len(req.message_ids):
+                # Taken back while we waited (a claim judged stale): what is still ours goes back too.
+                _defer(sorted(held), 0.0, result)
+                return
         try:
             resp = http_client().request(req.method, req.url, headers=_headers(req), data=req.data,
                                          content=_content(req))
@@ -91,15 +103,19 @@ def _send_with_retries(workspace_id: str, cfg: SenderConfig, req: SendRequest, m
             log.warning("ESP unreachable: %s", type(exc).__name__, extra={"workspace_id": workspace_id})
             outcome = None
         except httpx.TransportError as exc:
-            # The request may have arrived (a timeout after sending): sending again could duplicate.
-            # The messages stay attempted; `reconcile` settles them from the ESP's events.
+            # The request may have arrived (a timeout or a connection closed after sending): sending again
+            # could duplicate. The messages stay attempted; `reconcile` settles them from the ESP's events
+            # or its query of sent messages.
             log.warning("ESP call interrupted: %s", type(exc).__name__, extra={"workspace_id": workspace_id})
+            _await_confirmation(req.message_ids, meta, f"no answer from the ESP ({type(exc).__name__}); "
+                                "awaiting its events or its query of sent messages")
             return
         else:
             outcome = sending.interpret_response(cfg, req, resp.status_code, resp.headers, resp.content)
             if not outcome.retryable:
                 _finish(workspace_id, outcome.accepted, outcome.failed, meta, result)
                 return
+        _clear_attempt(req.message_ids, meta)
         wait = outcome.retry_after if outcome and outcome.retry_after is not None else delay * (0.5 + random.random())
         if attempt == MAX_TRIES or wait > MAX_WAIT:
             _defer(req.message_ids, max(wait, delay), result)
@@ -124,24 +140,50 @@ def _headers(req: SendRequest) -> dict[str, str]:
     return {**req.headers, "Content-Type": "application/json"}
 
 
-def _mark_attempted(ids: list[str], meta: Meta) -> set[str]:
-    """Commit the attempt before the ESP call, so a crash never turns into a blind second send.
-
-    Returns the messages still held under this worker's claim (status `sending`, not attempted, the
-    same claim number): the only ones it may send."""
+def _by_claim(ids: list[str], meta: Meta) -> dict[int, list[str]]:
     by_claim: dict[int, list[str]] = {}
     for m in ids:
         by_claim.setdefault(meta[m].claim, []).append(m)
+    return by_claim
+
+
+def _mark_attempted(ids: list[str], meta: Meta) -> set[str]:
+    """Commit the attempt before the ESP call, so a crash never turns into a blind second send.
+
+    The messages of one request share a new attempt id: the request reaches the ESP whole or not at
+    all, so whatever is later learnt of one of them holds for all. Returns the messages still held
+    under this worker's claim (status `sending`, not attempted, the same claim number): the only ones
+    it may send."""
     held: set[str] = set()
     now = utcnow()
+    attempt_id = new_id()
     with session_scope() as s:
-        for claim, group in by_claim.items():
+        for claim, group in _by_claim(ids, meta).items():
             held.update(m for (m,) in s.execute(
                 update(Message).where(col(Message.id).in_(group), col(Message.status) == MessageStatus.SENDING,
                                       col(Message.attempted_at).is_(None), col(Message.attempts) == claim)
-                .values(attempted_at=now).returning(col(Message.id))).all())
+                .values(attempted_at=now, attempt_id=attempt_id).returning(col(Message.id))).all())
         s.commit()
     return held
+
+
+def _clear_attempt(ids: list[str], meta: Meta) -> None:
+    """The ESP answered without accepting (429/5xx) or was never reached: the messages are plainly unsent."""
+    with session_scope() as s:
+        for claim, group in _by_claim(ids, meta).items():
+            s.execute(update(Message).where(col(Message.id).in_(group), col(Message.status) == MessageStatus.SENDING,
+                                            col(Message.attempts) == claim)
+                      .values(attempted_at=None, attempt_id=None))
+        s.commit()
+
+
+def _await_confirmation(ids: list[str], meta: Meta, reason: str) -> None:
+    """Say why the messages stay `sending`: their request may or may not have reached the ESP."""
+    with session_scope() as s:
+        for claim, group in _by_claim(ids, meta).items():
+            s.execute(update(Message).where(col(Message.id).in_(group), col(Message.status) == MessageStatus.SENDING,
+                                            col(Message.attempts) == claim).values(reason=reason))
+        s.commit()
 
 
 def _defer(ids: list[str], seconds: float, result: TickResult) -> None:
@@ -149,7 +191,7 @@ def _defer(ids: list[str], seconds: float, result: TickResult) -> None:
     later = utcnow() + dt.timedelta(seconds=seconds)
     with session_scope() as s:
         s.execute(update(Message).where(col(Message.id).in_(ids), col(Message.status) == MessageStatus.SENDING)
-                  .values(status=MessageStatus.PLANNED, scheduled_at=later, attempted_at=None,
+                  .values(status=MessageStatus.PLANNED, scheduled_at=later, attempted_at=None, attempt_id=None,
                           reason=f"ESP busy; retrying after {seconds:.0f} s"))
         s.commit()
     result.deferred += len(ids)

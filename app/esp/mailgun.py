@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from app.esp.base import (
     check_fresh,
@@ -23,6 +24,7 @@ from app.esp.base import (
 )
 from app.esp.events import FAILURE_TYPES, EventType, NormalizedEvent, WebhookSettings
 from app.esp.outgoing import (
+    LookupAnswer,
     OutgoingEmail,
     SenderConfig,
     SendOutcome,
@@ -31,6 +33,8 @@ from app.esp.outgoing import (
     address,
     basic_auth,
     generic_outcome,
+    lookup_failure,
+    read_json,
 )
 
 PROVIDER = "mailgun"
@@ -237,3 +241,30 @@ def interpret_response(cfg: SenderConfig, req: SendRequest, status: int, headers
         data = None
     esp_id = opt_str(data.get("id")) if isinstance(data, dict) else None
     return accepted_all(req, esp_id.strip("<>") if esp_id else None)
+
+
+def build_lookup(cfg: SenderConfig, message_id: str) -> SendRequest:
+    """The events API's search for events whose user variables hold our message id (the `v:message_id`
+    every send carries), newest first, one is enough."""
+    params = {"user-variables": json.dumps({"message_id": message_id}), "ascending": "no", "limit": 1}
+    base = (cfg.base_url or "https://api.mailgun.net").rstrip("/")
+    return SendRequest(
+        method="GET", url=f"{base}/v3/{cfg.domain or ''}/events?{urlencode(params)}",
+        headers={"Authorization": basic_auth("api", cfg.api_key or "")},
+        json=None, data=None, content=None, message_ids=[message_id],
+    )
+
+
+def interpret_lookup(cfg: SenderConfig, message_id: str, status: int, headers: Mapping[str, str], body: bytes,
+                     now: float | None = None) -> LookupAnswer:
+    """200 `{"items": [...], "paging": {...}}`: found when an event of the message is listed (an
+    `accepted` comes first); 429/5xx ask later; other 4xx: no events API for this key or domain."""
+    failure = lookup_failure(status, headers, body, now)
+    if failure is not None:
+        return failure
+    data = read_json(body)
+    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return LookupAnswer(found=None, unavailable="Mailgun's events answer has no `items` list")
+    return LookupAnswer(found=any(isinstance(i, dict) and opt_dict(i.get("user-variables")).get("message_id")
+                                  == message_id for i in items))

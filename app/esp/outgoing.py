@@ -88,6 +88,36 @@ class SendOutcome:
     retryable: bool = False
 
 
+@dataclass
+class LookupAnswer:
+    """What the ESP's query of sent messages says about one of our message ids.
+
+    `found` is True when the ESP has the message, False when it provably has not, None when the query
+    gave no answer (429/5xx: ask again later, after `retry_after` if given). `unavailable` says why the
+    account offers no such query (it is not asked again in this round)."""
+
+    found: bool | None
+    retry_after: float | None = None
+    unavailable: str | None = None
+
+
+def lookup_failure(status: int, headers: Mapping[str, str], body: bytes, now: float | None) -> LookupAnswer | None:
+    """The answer for statuses every ESP's query treats alike, or None for a 2xx the ESP module reads."""
+    if 200 <= status < 300:
+        return None
+    if status == 429 or status >= 500:
+        return LookupAnswer(found=None, retry_after=parse_retry_after(headers, now))
+    return LookupAnswer(found=None, unavailable=error_reason(body, status))
+
+
+def read_json(body: bytes) -> Any:
+    """A JSON body, or None when it is not JSON."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
 def address(email: str, name: str | None) -> str:
     """An RFC 5322 address, quoting the display name when it needs it."""
     return formataddr((name, email)) if name else email

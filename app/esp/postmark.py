@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from app.esp.base import (
     dedup_key,
@@ -25,6 +26,7 @@ from app.esp.base import (
 )
 from app.esp.events import FAILURE_TYPES, EventType, NormalizedEvent, WebhookSettings
 from app.esp.outgoing import (
+    LookupAnswer,
     OutgoingEmail,
     SenderConfig,
     SendOutcome,
@@ -32,6 +34,8 @@ from app.esp.outgoing import (
     accepted_all,
     address,
     generic_outcome,
+    lookup_failure,
+    read_json,
     short,
 )
 
@@ -227,3 +231,29 @@ def interpret_response(cfg: SenderConfig, req: SendRequest, status: int, headers
         else:
             outcome.failed[mid] = short(f"Postmark {code}: {result.get('Message') or 'no reason given'}")
     return outcome
+
+
+def build_lookup(cfg: SenderConfig, message_id: str) -> SendRequest:
+    """The outbound message search filtered by our `Metadata.message_id` (Postmark searches one metadata
+    field at a time, `metadata_<key>=<value>`)."""
+    params = {"count": 1, "offset": 0, "metadata_message_id": message_id}
+    base = (cfg.base_url or "https://api.postmarkapp.com").rstrip("/")
+    return SendRequest(
+        method="GET", url=f"{base}/messages/outbound?{urlencode(params)}",
+        headers={"X-Postmark-Server-Token": cfg.api_key or "", "Accept": "application/json"},
+        json=None, data=None, content=None, message_ids=[message_id],
+    )
+
+
+def interpret_lookup(cfg: SenderConfig, message_id: str, status: int, headers: Mapping[str, str], body: bytes,
+                     now: float | None = None) -> LookupAnswer:
+    """200 `{"TotalCount": n, "Messages": [...]}`: found when n > 0; 429/5xx ask later; other 4xx: the
+    token may not search."""
+    failure = lookup_failure(status, headers, body, now)
+    if failure is not None:
+        return failure
+    data = read_json(body)
+    total = data.get("TotalCount") if isinstance(data, dict) else None
+    if not isinstance(total, int) or isinstance(total, bool):
+        return LookupAnswer(found=None, unavailable="Postmark's search answer has no `TotalCount`")
+    return LookupAnswer(found=total > 0)

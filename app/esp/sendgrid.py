@@ -7,6 +7,7 @@ import binascii
 import functools
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,12 +29,15 @@ from app.esp.base import (
 )
 from app.esp.events import FAILURE_TYPES, EventType, NormalizedEvent, WebhookSettings
 from app.esp.outgoing import (
+    LookupAnswer,
     OutgoingEmail,
     SenderConfig,
     SendOutcome,
     SendRequest,
     accepted_all,
     generic_outcome,
+    lookup_failure,
+    read_json,
 )
 
 PROVIDER = "sendgrid"
@@ -240,6 +244,32 @@ def interpret_response(cfg: SenderConfig, req: SendRequest, status: int, headers
     if outcome is not None:
         return outcome
     return accepted_all(req, get_header(headers, "X-Message-Id"))
+
+
+def build_lookup(cfg: SenderConfig, message_id: str) -> SendRequest:
+    """The Email Activity API's search for the message carrying our id in its custom args (an add-on of
+    the account: without it SendGrid refuses the query, and only events can tell)."""
+    query = f"unique_args['message_id']=\"{message_id}\""
+    base = (cfg.base_url or "https://api.sendgrid.com").rstrip("/")
+    return SendRequest(
+        method="GET", url=f"{base}/v3/messages?{urlencode({'limit': 1, 'query': query})}",
+        headers={"Authorization": f"Bearer {cfg.api_key or ''}", "Accept": "application/json"},
+        json=None, data=None, content=None, message_ids=[message_id],
+    )
+
+
+def interpret_lookup(cfg: SenderConfig, message_id: str, status: int, headers: Mapping[str, str], body: bytes,
+                     now: float | None = None) -> LookupAnswer:
+    """200 `{"messages": [...]}`: found when the list holds a message; 429/5xx ask later; other 4xx: no
+    Email Activity API for this account."""
+    failure = lookup_failure(status, headers, body, now)
+    if failure is not None:
+        return failure
+    data = read_json(body)
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(messages, list):
+        return LookupAnswer(found=None, unavailable="SendGrid's Email Activity answer has no `messages` list")
+    return LookupAnswer(found=bool(messages))
 
 
 def sign(private_key: ec.EllipticCurvePrivateKey, timestamp: str, raw_body: bytes) -> str:

@@ -395,7 +395,7 @@ def _apply(s: Session, workspace_id: str,
             suppress.setdefault(cust_id, SUPPRESSING[typ])
     _update_sends(s, times)
     stats.apply(s, workspace_id, deltas)
-    from app.delivery.dispatch import confirm_by_events
+    from app.delivery.settle import confirm_by_events
 
     # Only messages still `sending` (or failed as interrupted) can need confirming: skip the UPDATE for the rest.
     confirm_by_events(s, sorted({ev.message_id for ev, _t, _h, _c, msg in fresh if msg and ev.message_id

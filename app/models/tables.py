@@ -251,6 +251,12 @@ class Message(SQLModel, table=True):
     attempted_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
     sent_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
     esp_message_id: str | None = Field(default=None, max_length=200)
+    # One id per ESP request carrying the message: a request reaches the ESP whole or not at all, so what
+    # is learnt of one of its messages (an event, the ESP's query) holds for all of them.
+    attempt_id: str | None = Field(default=None, max_length=32, index=True)
+    resends: int = 0  # times sent again after the ESP provably never got it (at most once)
+    checks: int = 0  # times the ESP's message query was asked about this attempt (the backoff)
+    checked_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
 
 
 class ModelVersion(SQLModel, table=True):

@@ -113,6 +113,7 @@ def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str
         "uplift": uplift,
         "machine_opens": stats["machine_opens"],
         "bot_clicks": stats["bot_clicks"],
+        "awaiting": stats["awaiting_confirmation"],
         "progress": {"done": done, "total": total, "share": done / total if total else 0.0},
         "refresh": LIVE.get(camp.status),
         "planning_error": planning_error(session, camp),

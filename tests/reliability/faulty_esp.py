@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import socket
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tests.fake_esp import FakeESP
 
@@ -19,10 +21,19 @@ from tests.fake_esp import FakeESP
 #   ("drop_after",)             read and accept the request, then close without answering
 
 
+_QUERY_ID = re.compile(r"unique_args\['message_id'\]=\"([0-9a-f]{32})\"")
+
+
 class FaultyESP:
-    def __init__(self, script: list[tuple[Any, ...]] | None = None, default: tuple[Any, ...] = ("ok",)):
+    """`query`: whether SendGrid's Email Activity API (GET /v3/messages) answers from what was accepted,
+    or refuses with 403 as for an account without the add-on."""
+
+    def __init__(self, script: list[tuple[Any, ...]] | None = None, default: tuple[Any, ...] = ("ok",),
+                 query: bool = False):
         self.script = list(script or [])
         self.default = default
+        self.query = query
+        self.queries: list[str] = []
         self.requests: list[dict[str, Any]] = []
         self.calls: list[tuple[float, str]] = []
         self.lock = threading.Lock()
@@ -33,6 +44,23 @@ class FaultyESP:
 
             def log_message(self, *a: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:
+                found = _QUERY_ID.findall(parse_qs(urlsplit(self.path).query).get("query", [""])[0])
+                with me.lock:
+                    me.queries.extend(found)
+                    accepted = {c["custom_args"].get("message_id") for c in me.recipients()}
+                if not me.query:
+                    status, out = 403, json.dumps({"errors": [{"message": "access forbidden"}]}).encode()
+                else:
+                    status = 200
+                    out = json.dumps({"messages": [{"msg_id": f"x.{m}", "status": "delivered"}
+                                                   for m in found if m in accepted]}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
 
             def do_POST(self) -> None:
                 with me.lock:

@@ -20,7 +20,7 @@ from sqlmodel import func, select
 
 from app.core.db import session_scope
 from app.core.queue import producer
-from app.delivery import dispatch
+from app.delivery import dispatch, settle
 from app.esp import sendgrid
 from app.ingest import ingestion as ingest
 from app.models import Message
@@ -129,7 +129,7 @@ def test_sigkill_during_dispatch_never_duplicates_or_loses(client, auth, workspa
             proc.wait(10)
             kills += 1
             # No worker of this queue is alive now: a claim without an attempt was abandoned.
-            dispatch.reconcile(stale_after=0, give_up_after=10**6)
+            settle.reconcile(stale_after=0, give_up_after=10**6)
             # Stop while some messages are left, so the healthy worker sends after every killed one.
             if kills >= 3 and _count(cid, "planned") <= n // 4:
                 break
@@ -138,7 +138,7 @@ def test_sigkill_during_dispatch_never_duplicates_or_loses(client, auth, workspa
         for round_ in range(5):
             _run_healthy_worker(f"chaos-final{round_}", cid, queue)
             _post_delivered(client, workspace[0], esp)
-            dispatch.reconcile(stale_after=0, give_up_after=0)
+            settle.reconcile(stale_after=0, give_up_after=0)
             if _count(cid, "planned") == 0:
                 break
         counts = esp.counts()
@@ -189,7 +189,7 @@ def test_a_claim_taken_back_while_rendering_is_not_sent(client, auth, workspace)
             claims = dispatch.claim_due(s, 100)
         assert len(claims) == 30
         prepared = dispatch.prepare_claimed(claims, first)
-        dispatch.reconcile(stale_after=0, give_up_after=10**6)  # every claim without an attempt goes back
+        settle.reconcile(stale_after=0, give_up_after=10**6)  # every claim without an attempt goes back
         assert _count(cid, "planned") == 30
         with session_scope() as s:  # a second worker claims ten of them again, not yet sent
             again = dispatch.claim_due(s, 10)

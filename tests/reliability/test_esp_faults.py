@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlmodel import func, select
 
 from app.core.db import session_scope
-from app.delivery import dispatch, esp_delivery
+from app.delivery import dispatch, esp_delivery, settle
 from app.models import Message, WebhookInbox
 from tests.reliability.faulty_esp import FaultyESP
 from tests.reliability.test_dispatch_chaos import _post_delivered, _setup, _statuses
@@ -52,7 +52,7 @@ def _report_and_reconcile(client, workspace_id: str, esp: FaultyESP) -> None:
                 WebhookInbox.workspace_id == workspace_id, WebhookInbox.processed_at.is_(None))).one() == 0
 
     wait_for(ingested, timeout=30)
-    dispatch.reconcile(stale_after=0, give_up_after=0)
+    settle.reconcile(stale_after=0, give_up_after=0)
 
 
 def _make_due(cid: str) -> None:
@@ -143,7 +143,7 @@ def test_interrupted_send_with_no_evidence_fails_with_a_reason(client, auth, esp
     esp.default = ("drop_after",)
     cid = _setup(client, auth, esp, N, "noev")
     dispatch.dispatch_due(batch_size=N)
-    dispatch.reconcile(stale_after=0, give_up_after=0)
+    settle.reconcile(stale_after=0, give_up_after=0)
     assert set(_statuses(cid).values()) == {"failed"}
-    assert set(_reasons(cid).values()) == {dispatch.INTERRUPTED}
+    assert set(_reasons(cid).values()) == {settle.INTERRUPTED}
     assert max(esp.counts().values()) == 1

@@ -166,7 +166,7 @@ def test_dispatch_through_a_postgres_restart_sends_each_email_once(stack: Privat
                 "X-Twilio-Email-Event-Webhook-Timestamp": ts,
                 "X-Twilio-Email-Event-Webhook-Signature": sendgrid.sign(KEY, ts, raw)})
             stack.revive()  # celery 5.7/kombu 5.7 workers can exit when Redis dies under them: a supervisor restarts
-            stack.python("from app.delivery import dispatch; dispatch.reconcile(stale_after=5, give_up_after=45)")
+            stack.python("from app.delivery import settle; settle.reconcile(stale_after=5, give_up_after=45)")
             st = dict(stack.sql("SELECT status, count(*) FROM message WHERE campaign_id = %s GROUP BY status", cid))
             return st.get("sent") == n
 
