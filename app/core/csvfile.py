@@ -41,9 +41,12 @@ class ErrorList:
 
 
 def detect_encoding(head: bytes) -> str:
-    """"utf-8-sig" when the start of the file is UTF-8 (BOM or not), else "cp1252" (Latin-1 in practice)."""
+    """"utf-8-sig" when the start of the file is UTF-8 (BOM or not), else "cp1252" (Latin-1 in practice);
+    ValueError for UTF-16, which spreadsheets write only when asked to."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[:200].count(b"\x00") > 10:
+        raise ValueError("the file is UTF-16 (or binary): save it as CSV in UTF-8 or Latin-1")
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:

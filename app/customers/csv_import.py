@@ -38,11 +38,12 @@ def build_row(rec: dict[str, str], mapping: Mapping) -> tuple[dict[str, Any], st
     attrs: dict[str, Any] = {}
     note = None
     for column, target in mapping.columns.items():
-        value = (rec.get(column) or "").strip()
+        raw = rec.get(column) or ""
+        value = raw.strip()
         if not value or target == "skip":
             continue
         if target.startswith("attributes."):
-            attrs[target.split(".", 1)[1]] = value
+            attrs[target.split(".", 1)[1]] = raw  # attributes are data: kept byte for byte
         elif target in ("first_name", "last_name"):
             attrs[target] = value
         elif target in ("consent", "unsubscribed_at"):
