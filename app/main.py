@@ -15,8 +15,8 @@ from app.core.config import get_settings
 from app.core.logging import setup_logging
 from app.core.queue import producer
 from app.core.runtime import freeze_startup_heap
+from app.web import customer_routes, unsubscribe
 from app.web import routes as dashboard
-from app.web import unsubscribe
 
 
 @asynccontextmanager
@@ -41,7 +41,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.add_middleware(RateLimitMiddleware)
     for module in (ops, esp, customers, segments, history, models, campaigns, jobs, webhooks, unsubscribe,
-                   dashboard):
+                   customer_routes, dashboard):
         app.include_router(module.router)
 
     app.add_middleware(MetricsMiddleware)
