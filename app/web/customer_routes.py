@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData, UploadFile
 
 from app.api.deps import SessionDep
+from app.core.csvfile import CsvRows, text_lines
 from app.core.errors import ServiceError
 from app.customers import csv_import, segments
 from app.ingest import history
@@ -64,8 +65,6 @@ async def import_upload(request: Request, ctx: CtxDep) -> HTMLResponse:
         shown = None
     token = views.store_upload(ctx.ws.id, data)
     if shown is None:  # no email column recognised: every column offered, none chosen yet
-        from app.core.csvfile import CsvRows, text_lines
-
         header = CsvRows(text_lines([data])).read_header()
         shown = {"header": header, "mapping": {}, "source": "generic", "rows": [], "delimiter": None}
     return _import_page(ctx, step="map", token=token, preview=shown,
@@ -80,8 +79,6 @@ async def import_confirm(ctx: CtxDep, db: SessionDep, form: FormDep) -> HTMLResp
     if path is None:
         return _import_page(ctx, 410, error="That upload is no longer here: upload the file again.")
     data = path.read_bytes()
-    from app.core.csvfile import CsvRows, text_lines
-
     header = CsvRows(text_lines([data])).read_header()
     chosen = views.chosen_map(form, header)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from app.customers import segments
 from app.customers.mapping import TARGETS
 
 MAX_UPLOAD = 50 * 1024 * 1024
+UPLOAD_TTL = 24 * 3600
 CONDITION_ROWS = 3
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 # What a column can fill, as offered in the mapping step (an attribute keeps the column's name).
@@ -30,9 +32,13 @@ def _upload_dir(workspace_id: str) -> Path:
 
 
 def store_upload(workspace_id: str, data: bytes) -> str:
-    """Keep an uploaded file until the mapping is confirmed; returns its token."""
+    """Keep an uploaded file until the mapping is confirmed (a day at most); returns its token."""
+    d = _upload_dir(workspace_id)
+    for old in d.glob("*.csv"):
+        if time.time() - old.stat().st_mtime > UPLOAD_TTL:
+            old.unlink(missing_ok=True)
     token = secrets.token_urlsafe(24)
-    (_upload_dir(workspace_id) / f"{token}.csv").write_bytes(data)
+    (d / f"{token}.csv").write_bytes(data)
     return token
 
 

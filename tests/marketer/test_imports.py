@@ -98,11 +98,11 @@ def _history_counts(ws: str) -> tuple[int, int, int]:
 def test_naive_history_is_read_in_the_named_zone_and_importing_twice_changes_nothing(client, auth, workspace):
     client.post("/v1/customers/batch", headers=auth, json={"customers": [
         {"external_id": "h1", "email": "h1@example.com"}, {"external_id": "h2", "email": "h2@example.com"}]})
-    body = ("Email Address;Send Time;Open Time;Subject\n"
-            "H1@example.com;2026-11-02 12:00:00;2026-11-02 13:30:00;Hello\n"
-            "h2@example.com;11/02/2026 09:15;;Hello\n"
-            "h2@example.com;2026-11-03T08:00:00+00:00;2026-11-03T09:00:00Z;Again\n"
-            "h2@example.com;yesterday;;Bad\n").encode()
+    body = (b"Email Address;Send Time;Open Time;Subject\n"
+            b"H1@example.com;2026-11-02 12:00:00;2026-11-02 13:30:00;Hello\n"
+            b"h2@example.com;11/02/2026 09:15;;Hello\n"
+            b"h2@example.com;2026-11-03T08:00:00+00:00;2026-11-03T09:00:00Z;Again\n"
+            b"h2@example.com;yesterday;;Bad\n")
     url = "/v1/history?timezone=Europe/Berlin"
     first = client.post(url, headers={**auth, "Content-Type": "text/csv"}, content=body).json()
     assert first["imported"] == 3 and first["timezone"] == "Europe/Berlin" and first["duplicates"] == 0
@@ -122,12 +122,12 @@ def test_naive_history_is_read_in_the_named_zone_and_importing_twice_changes_not
 def test_sendgrid_email_activity_export_imports_as_history(client, auth, workspace):
     client.post("/v1/customers/batch", headers=auth, json={"customers": [
         {"external_id": "s1", "email": "s1@example.com"}]})
-    body = ("processed,message_id,event,api_key_id,subject,from,email,url\n"
-            "2026-11-05 10:00:00,m1,processed,k,Sale,shop@x.com,s1@example.com,\n"
-            "2026-11-05 10:00:05,m1,delivered,k,Sale,shop@x.com,s1@example.com,\n"
-            "2026-11-05 18:20:00,m1,open,k,Sale,shop@x.com,s1@example.com,\n"
-            "2026-11-05 18:21:00,m1,click,k,Sale,shop@x.com,s1@example.com,https://x.com/a\n"
-            "2026-11-06 10:00:00,m2,delivered,k,News,shop@x.com,S1@example.com,\n").encode()
+    body = (b"processed,message_id,event,api_key_id,subject,from,email,url\n"
+            b"2026-11-05 10:00:00,m1,processed,k,Sale,shop@x.com,s1@example.com,\n"
+            b"2026-11-05 10:00:05,m1,delivered,k,Sale,shop@x.com,s1@example.com,\n"
+            b"2026-11-05 18:20:00,m1,open,k,Sale,shop@x.com,s1@example.com,\n"
+            b"2026-11-05 18:21:00,m1,click,k,Sale,shop@x.com,s1@example.com,https://x.com/a\n"
+            b"2026-11-06 10:00:00,m2,delivered,k,News,shop@x.com,S1@example.com,\n")
     out = client.post("/v1/history", headers={**auth, "Content-Type": "text/csv"}, content=body).json()
     assert out["imported"] == 2 and out["errors"] == [], out
     with session_scope() as s:
