@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, String, and_, cast, func, or_
 from sqlmodel import Session, col, select
 
 from app.core.db import is_postgres
@@ -28,7 +28,7 @@ def _attr(session: Session, key: str) -> Any:
 def _search(session: Session, q: str) -> ColumnElement[bool]:
     pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     first, last = _attr(session, "first_name"), _attr(session, "last_name")
-    full = func.coalesce(first, "") + " " + func.coalesce(last, "")
+    full = cast(func.coalesce(first, ""), String).concat(" ").concat(cast(func.coalesce(last, ""), String))
     fields = [col(Customer.external_id), col(Customer.email), first, last, full]
     return or_(*(func.lower(f).like(pattern, escape="\\") for f in fields))
 
