@@ -10,13 +10,13 @@ from fastapi import FastAPI
 from app.api import errors
 from app.api.metrics import MetricsMiddleware
 from app.api.ratelimit import RateLimitMiddleware
-from app.api.routes import api_keys, campaigns, customers, esp, history, jobs, models, ops, webhooks
+from app.api.routes import api_keys, campaigns, customers, esp, history, jobs, models, ops, segments, webhooks
 from app.core.config import get_settings
 from app.core.logging import setup_logging
 from app.core.queue import producer
 from app.core.runtime import freeze_startup_heap
+from app.web import customer_routes, unsubscribe
 from app.web import routes as dashboard
-from app.web import unsubscribe
 
 
 @asynccontextmanager
@@ -40,7 +40,8 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(RateLimitMiddleware)
-    for module in (ops, api_keys, esp, customers, history, models, campaigns, jobs, webhooks, unsubscribe, dashboard):
+    for module in (ops, api_keys, esp, customers, segments, history, models, campaigns, jobs, webhooks, unsubscribe,
+                   customer_routes, dashboard):
         app.include_router(module.router)
 
     app.add_middleware(MetricsMiddleware)

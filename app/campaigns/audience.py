@@ -12,7 +12,8 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from app.core.db import is_postgres, json_loads
-from app.core.errors import Invalid
+from app.core.errors import Invalid, NotFound
+from app.customers import segments
 from app.models import CustomerStatus
 
 _KEY = re.compile(r"^[A-Za-z0-9_\- ]{1,64}$")
@@ -37,10 +38,27 @@ _COLS = "id, external_id, COALESCE(timezone, inferred_timezone), status, attribu
 _SUBSCRIBED = f"status = '{CustomerStatus.SUBSCRIBED}'"
 
 
+def resolve_segment(session: Session, workspace_id: str, ref: str) -> str:
+    """The id of the workspace's segment named or identified by `ref`; Invalid (at the audience) otherwise."""
+    try:
+        return segments.find_segment(session, workspace_id, ref).id
+    except NotFound:
+        raise Invalid(f"audience.segment: no segment {ref[:80]!r} in this workspace",
+                      loc=["body", "audience", "segment"]) from None
+
+
+def audience_size(session: Session, workspace_id: str, audience: dict[str, Any]) -> int:
+    """How many customers the audience holds now (before the frequency cap and quiet hours)."""
+    return len(load_audience(session, workspace_id, audience))
+
+
 def load_audience(session: Session, workspace_id: str, audience: dict[str, Any]) -> AudienceRows:
-    """All subscribed customers, a list of external ids, or attribute equality (`where`)."""
+    """All subscribed customers, a list of external ids, attribute equality (`where`) or a saved segment."""
     rows: list[Any] = []
     missing: list[str] = []
+    if audience.get("segment"):
+        seg = segments.find_segment(session, workspace_id, str(audience["segment"]))
+        return _by_ids(session, workspace_id, segments.members(session, workspace_id, seg.conditions))
     if audience.get("all") and is_postgres(session):
         return _from_rows(_driver_rows(session, f"SELECT {_COLS_PG} FROM customer WHERE workspace_id = %(ws)s "
                                                 f"AND {_SUBSCRIBED} ORDER BY id", {"ws": workspace_id}), [])
@@ -87,6 +105,18 @@ def load_audience(session: Session, workspace_id: str, audience: dict[str, Any])
                 {"ws": workspace_id, **where_params},
             ))
     return _from_rows(rows, missing)
+
+
+def _by_ids(session: Session, workspace_id: str, ids: list[int]) -> AudienceRows:
+    rows: list[Any] = []
+    for i in range(0, len(ids), 5000):
+        chunk = ids[i:i + 5000]
+        params = {f"i{j}": v for j, v in enumerate(chunk)}
+        marks = ", ".join(f":i{j}" for j in range(len(chunk)))
+        rows.extend(session.execute(
+            text(f"SELECT {_COLS} FROM customer WHERE workspace_id = :ws AND id IN ({marks}) ORDER BY id"),
+            {"ws": workspace_id, **params}))
+    return _from_rows(rows, [])
 
 
 # On PostgreSQL the attributes come as JSON text, decoded here by orjson, and the rows straight from the driver:

@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.campaigns import rendering
+from app.campaigns.audience import resolve_segment
 from app.campaigns.render_limits import render_budget
 from app.core.config import get_settings
 from app.core.errors import ServiceError
@@ -32,6 +33,9 @@ def create_campaign(session: Session, workspace_id: str, data: CampaignCreate) -
             rendering.check_template(data.template_text, "template_text", html=False)
         for name, block in data.content_blocks.items():
             rendering.check_template(block, f"content_blocks.{name}", html=True)
+    audience = data.audience.model_dump(exclude_none=True)
+    if data.audience.segment is not None:
+        audience["segment"] = resolve_segment(session, workspace_id, data.audience.segment)
     camp = Campaign(
         workspace_id=workspace_id,
         name=data.name,
@@ -39,7 +43,7 @@ def create_campaign(session: Session, workspace_id: str, data: CampaignCreate) -
         template_html=data.template_html,
         template_text=data.template_text,
         content_blocks=data.content_blocks,
-        audience=data.audience.model_dump(exclude_none=True),
+        audience=audience,
         window_start=to_db_time(data.window.start),
         window_end=to_db_time(data.window.end),
         strategy=data.strategy,

@@ -69,16 +69,26 @@ def workspace_create(
 def import_customers(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
     workspace: str | None = typer.Option(None, "--workspace", "-w"),
+    map_: str = typer.Option("", "--map", help='Columns to fields, e.g. "Email Address=email,Vorname=first_name".'),
 ) -> None:
-    """Import customers from a CSV (external_id, email, timezone, locale, attributes, subscribed, …)."""
+    """Import customers from a CSV: exports of Mailchimp, Klaviyo, SendGrid and Brevo are recognised; other
+    files need an email column (or --map). Any delimiter; UTF-8 or Latin-1. Other columns become attributes."""
     from app.customers.csv_import import import_customers_csv
+    from app.customers.mapping import parse_map
 
-    size = file.stat().st_size
-    with session_scope() as s, common.progress_bar() as bar, file.open("rb") as fh:
-        ws = common.resolve_workspace(s, workspace)
-        task = bar.add_task("customers", total=max(1, _count_lines(file) - 1))
-        res = import_customers_csv(s, ws.id, fh, progress=lambda n: bar.advance(task, n))
-    _report(res, size)
+    try:
+        given = parse_map(map_) if map_ else None
+        with session_scope() as s, common.progress_bar() as bar, file.open("rb") as fh:
+            ws = common.resolve_workspace(s, workspace)
+            task = bar.add_task("customers", total=max(1, _count_lines(file) - 1))
+            res = import_customers_csv(s, ws.id, iter(lambda: fh.read(1 << 20), b""), given,
+                                       progress=lambda n: bar.advance(task, n))
+    except ValueError as exc:
+        common.console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    common.console.print(f"recognised as: {res['source']}; columns: " + ", ".join(
+        f"{k} → {v}" for k, v in res["mapping"].items() if not v.startswith("attributes.")))
+    _report({k: v for k, v in res.items() if k not in ("mapping", "source")})
 
 
 @app.command("import-history")
@@ -86,19 +96,27 @@ def import_history(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
     workspace: str | None = typer.Option(None, "--workspace", "-w"),
     fmt: str = typer.Option("", "--format", help="csv or ndjson (default: from the file name)."),
+    timezone: str = typer.Option("UTC", "--timezone", help="Zone of times written without an offset."),
 ) -> None:
-    """Import past sends (external_id or email, sent_at, opened_at, clicked_at, subject, category, machine_open)."""
+    """Import past sends (external_id or email, sent_at, opened_at, clicked_at, subject, category, machine_open).
+
+    SendGrid's Email Activity export is recognised. Importing the same rows again changes nothing."""
     from app.ingest.history import import_file
 
     kind = fmt or ("ndjson" if file.suffix.lower() in {".ndjson", ".jsonl"} else "csv")
     if kind not in {"csv", "ndjson"}:
         common.console.print("[red]--format must be csv or ndjson[/red]")
         raise typer.Exit(2)
-    with session_scope() as s, common.progress_bar() as bar, file.open("rb") as fh:
-        ws = common.resolve_workspace(s, workspace)
-        task = bar.add_task("history", total=max(1, _count_lines(file) - (kind == "csv")))
-        res = import_file(s, ws.id, fh, kind, progress=lambda n: bar.advance(task, n))
-    _report(res, 0)
+    try:
+        with session_scope() as s, common.progress_bar() as bar, file.open("rb") as fh:
+            ws = common.resolve_workspace(s, workspace)
+            task = bar.add_task("history", total=max(1, _count_lines(file) - (kind == "csv")))
+            res = import_file(s, ws.id, fh, kind, timezone, progress=lambda n: bar.advance(task, n))
+    except ValueError as exc:
+        common.console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    common.console.print(f"times without an offset were read in {res['timezone']}")
+    _report(res)
 
 
 def _count_lines(path: Path) -> int:
@@ -106,7 +124,7 @@ def _count_lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
-def _report(res: dict, _size: int) -> None:
+def _report(res: dict) -> None:
     errors = res["errors"]
     for e in errors[:20]:
         common.console.print(f"line {e['line']}: {e['error']}")

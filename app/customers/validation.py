@@ -25,11 +25,12 @@ def check_timezone(name: str) -> str:
 
 
 def check_email(value: Any) -> str:
-    """A syntactically valid address (no DNS lookups), normalised; or ValueError."""
+    """A syntactically valid address (no DNS lookups), normalised and in lower case (addresses are compared
+    case-insensitively: `Ann@Example.com` and `ann@example.com` are one customer); or ValueError."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError("email is required")
     try:
-        return validate_email(value.strip(), check_deliverability=False).normalized
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise ValueError(f"invalid email: {exc}") from None
 

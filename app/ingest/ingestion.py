@@ -105,7 +105,8 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
     events = _resolve_esp_ids(s, workspace_id, events)
     mids = sorted({e.message_id for e in events if e.message_id})
     messages, unsettled, delivered, first_open = _lookup_messages(s, workspace_id, mids)
-    emails = sorted({e.recipient for e in events if e.recipient and (e.message_id not in messages)})
+    # Stored addresses are lower case (compared case-insensitively), whatever case the ESP reports.
+    emails = sorted({e.recipient.lower() for e in events if e.recipient and (e.message_id not in messages)})
     by_email: dict[str, int] = {}
     for chunk in _in_chunks(emails):
         for cid, email in s.execute(
@@ -121,8 +122,8 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
     received = utcnow()
     for ev, verdict in zip(events, verdicts, strict=True):
         msg = messages.get(ev.message_id or "")
-        cust_id = msg[0] if msg else by_email.get(ev.recipient or "")
-        if (msg and msg[0] == -1) or (cust_id is None and ev.recipient and ev.recipient in erased):
+        cust_id = msg[0] if msg else by_email.get((ev.recipient or "").lower())
+        if (msg and msg[0] == -1) or (cust_id is None and ev.recipient and ev.recipient.lower() in erased):
             dropped += 1  # erased customer: dropped, not stored
             continue
         rows.append({

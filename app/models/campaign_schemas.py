@@ -39,12 +39,14 @@ class Audience(BaseModel):
     all: bool | None = None
     external_ids: list[str] | None = Field(default=None, max_length=1_000_000)
     where: dict[str, str | int | float | bool] | None = None
+    segment: str | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _one(self) -> Audience:
-        given = [x for x in (self.all, self.external_ids, self.where) if x not in (None, False)]
+        given = [x for x in (self.all, self.external_ids, self.where, self.segment) if x not in (None, False)]
         if len(given) != 1:
-            raise ValueError('audience must be exactly one of {"all": true}, {"external_ids": [...]}, {"where": {...}}')
+            raise ValueError('audience must be exactly one of {"all": true}, {"external_ids": [...]}, '
+                             '{"where": {...}}, {"segment": "<id or name>"}')
         if self.where is not None and not self.where:
             raise ValueError("audience.where needs at least one attribute")
         return self

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.status import CustomerStatus, JobStatus, MessageStatus
 
@@ -128,8 +128,39 @@ class HistoryImportOut(BaseModel):
 
     imported: int
     skipped: int
+    duplicates: int = 0
+    timezone: str | None = None
     errors: list[LineError]
     errors_truncated: bool = False
+
+
+class CustomerImportOut(BaseModel):
+    """Customers written, the errors by line, and how the file's columns were read."""
+
+    model_config = ConfigDict(extra="allow")
+    upserted: int
+    errors: list[LineError]
+    errors_truncated: bool = False
+    mapping: dict[str, str]
+
+
+class CustomerPage(BaseModel):
+    """One page of customers (newest id order), the cursor of the next one and the total matching."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int
+
+
+class SegmentOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str
+    size: int
+
+
+class SegmentList(BaseModel):
+    items: list[SegmentOut]
 
 
 class WebhookAccepted(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import AutoString, Field, SQLModel
 
 from app.models.base import BigIntPK, DedupKeyType, hours_col, json_col, new_id, ts_col, utcnow
@@ -132,10 +132,26 @@ class Erasure(SQLModel, table=True):
     erased_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
 
 
+class Segment(SQLModel, table=True):
+    """A saved audience: customers for whom every condition holds (evaluated when used)."""
+
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_segment_ws_name"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=32)
+    name: str = Field(max_length=200)
+    conditions: list[dict[str, Any]] = Field(sa_column=json_col(nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
+
+
 class Send(SQLModel, table=True):
     """One email that reached a customer (imported history or a dispatched message): training data."""
 
-    __table_args__ = (Index("ix_send_ws_customer", "workspace_id", "customer_id"),)
+    __table_args__ = (
+        Index("ix_send_ws_customer", "workspace_id", "customer_id"),
+        # An imported send is identified by customer, time and subject: importing it again is a no-op.
+        Index("uq_send_history", "workspace_id", "customer_id", "sent_at", text("COALESCE(subject, '')"),
+              unique=True, postgresql_where=text("source = 'history'"), sqlite_where=text("source = 'history'")),
+    )
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
     workspace_id: str = Field(max_length=32)
     customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -23,8 +23,9 @@ from app.models.campaign_schemas import CampaignCreate
 
 TEXT_FIELDS = (
     "name", "subject_variants", "template_html", "template_text", "audience_mode", "audience_ids",
-    "audience_where", "window_start", "window_end", "window_tz", "strategy", "fixed_local_hour", "quiet_start",
-    "quiet_end", "holdout_fraction", "exploration", "frequency_cap_hours", "preview_external_id", "draft_id",
+    "audience_where", "audience_segment", "window_start", "window_end", "window_tz", "strategy", "fixed_local_hour",
+    "quiet_start", "quiet_end", "holdout_fraction", "exploration", "frequency_cap_hours", "preview_external_id",
+    "draft_id",
 )
 MIN_BLOCK_ROWS = 3
 MAX_BLOCK_ROWS = 50
@@ -78,7 +79,7 @@ def defaults(timezone: str, now: dt.datetime | None = None) -> CampaignForm:
     start = (now + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     return CampaignForm(values={
         "name": "", "subject_variants": "", "template_html": DEFAULT_HTML, "template_text": "{{ content }}",
-        "audience_mode": "all", "audience_ids": "", "audience_where": "",
+        "audience_mode": "all", "audience_ids": "", "audience_where": "", "audience_segment": "",
         "window_start": _local_input(start, timezone),
         "window_end": _local_input(start + dt.timedelta(days=1), timezone),
         "window_tz": timezone, "strategy": "optimal", "fixed_local_hour": "", "quiet_start": "21", "quiet_end": "8",
@@ -89,7 +90,8 @@ def defaults(timezone: str, now: dt.datetime | None = None) -> CampaignForm:
 def from_campaign(view: Mapping[str, Any], timezone: str) -> CampaignForm:
     """A form pre-filled from an existing campaign (to copy or fix it)."""
     aud = view.get("audience") or {}
-    mode = "ids" if "external_ids" in aud else "where" if "where" in aud else "all"
+    mode = ("ids" if "external_ids" in aud else "where" if "where" in aud else "segment" if "segment" in aud
+            else "all")
     where = "\n".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in (aud.get("where") or {}).items())
     quiet = view.get("quiet_hours") or {}
     start = from_db_time(view["window"]["start"]) or dt.datetime.now(dt.UTC)
@@ -98,6 +100,7 @@ def from_campaign(view: Mapping[str, Any], timezone: str) -> CampaignForm:
         "name": str(view.get("name") or ""), "subject_variants": "\n".join(view.get("subject_variants") or []),
         "template_html": str(view.get("template_html") or ""), "template_text": str(view.get("template_text") or ""),
         "audience_mode": mode, "audience_ids": "\n".join(aud.get("external_ids") or []), "audience_where": where,
+        "audience_segment": str(aud.get("segment") or ""),
         "window_start": _local_input(start, timezone), "window_end": _local_input(end, timezone), "window_tz": timezone,
         "strategy": str(view.get("strategy") or "optimal"),
         "fixed_local_hour": "" if view.get("fixed_local_hour") is None else str(view["fixed_local_hour"]),
@@ -170,6 +173,11 @@ def _audience(f: CampaignForm, errors: Errors) -> dict[str, Any] | None:
         if not where and "audience" not in errors:
             _add(errors, "audience", "give at least one attribute=value line")
         return {"where": where}
+    if mode == "segment":
+        name = f.get("audience_segment").strip()
+        if not name:
+            _add(errors, "audience", "choose a saved segment")
+        return {"segment": name or "-"}
     if mode != "all":
         _add(errors, "audience", "choose who receives the campaign")
     return {"all": True}

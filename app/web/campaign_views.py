@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from app.campaigns import launch, preview, slots
+from app.campaigns import audience, launch, preview, slots
 from app.campaigns import service as campaigns
 from app.campaigns import stats as campaign_stats
 from app.core.db import is_postgres
@@ -24,6 +24,7 @@ from app.models import (
     JobStatus,
     Message,
     MessageStatus,
+    Segment,
     Workspace,
 )
 from app.models.status import UNSENT, sql_in
@@ -91,6 +92,20 @@ def planning_error(session: Session, camp: Campaign) -> str | None:
     return (job.error or "unknown error") if job is not None and job.status == JobStatus.FAILED else None
 
 
+def segment_names(session: Session, workspace_id: str) -> list[str]:
+    """Names of the workspace's saved segments, for the audience field."""
+    return list(session.exec(select(Segment.name).where(Segment.workspace_id == workspace_id)
+                             .order_by(col(Segment.name))).all())
+
+
+def _audience_size(session: Session, camp: Campaign) -> int | str:
+    """How many customers the draft's audience holds now, or why it cannot be resolved."""
+    try:
+        return audience.audience_size(session, camp.workspace_id, camp.audience)
+    except ServiceError as exc:
+        return exc.message
+
+
 def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str, Any]:
     """Everything the campaign page shows; NotFound for another workspace's campaign."""
     camp = campaigns.get_campaign(session, ws.id, campaign_id)
@@ -117,6 +132,7 @@ def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str
         "progress": {"done": done, "total": total, "share": done / total if total else 0.0},
         "refresh": LIVE.get(camp.status),
         "planning_error": planning_error(session, camp),
+        "audience_size": _audience_size(session, camp) if camp.status == "draft" else None,
         "hours": [{"hour": h, "sent": sent[h], "pending": pending[h]} for h in range(24)],
         "hour_chart": charts.hour_bars(
             [charts.Series(sent, "bar sent", "sent"), charts.Series(pending, "bar pending", "scheduled")],

@@ -12,6 +12,8 @@ from app.api.deps import SessionDep
 from app.campaigns import launch
 from app.campaigns import service as campaigns
 from app.core.errors import NotFound, ServiceError
+from app.customers import listing
+from app.customers.segments import STATUSES
 from app.web import campaign_form, campaign_views, other_views, render, settings_views
 from app.web import session as dash
 from app.web.deps import Ctx, CtxDep, FormDep, cookie_session
@@ -94,7 +96,8 @@ def _new_page(ctx: Ctx, db: SessionDep, result: campaign_views.DraftResult, extr
                     preview=result.preview, draft_id=result.draft_id, blocks=result.form.block_rows(extra_blocks),
                     excerpts=campaign_form.excerpts(result.form, result.errors),
                     timezones=campaign_form.timezones(),
-                    customers=campaign_views.customer_choices(db, ctx.ws.id))
+                    customers=campaign_views.customer_choices(db, ctx.ws.id),
+                    segment_names=campaign_views.segment_names(db, ctx.ws.id))
 
 
 @router.get("/campaigns/new", response_class=HTMLResponse)
@@ -166,11 +169,19 @@ def campaign_action(campaign_id: str, action: str, ctx: CtxDep, db: SessionDep, 
 
 
 @router.get("/customers", response_class=HTMLResponse)
-def customer(ctx: CtxDep, db: SessionDep, external_id: str = "") -> HTMLResponse:
-    """Look a customer up by external id: their send-time scores and recent events."""
+def customer(ctx: CtxDep, db: SessionDep, external_id: str = "", search: str = "", status: str = "",
+             cursor: str = "") -> HTMLResponse:
+    """The customer list (search by id, email or name; filter by status), or one customer by external id:
+    their send-time scores and recent events."""
     ext = external_id.strip()[:255]
     if not ext:
-        return ctx.page("customer.html", "customers", query="", data=None)
+        status = status if status in STATUSES else ""
+        try:
+            page = listing.list_customers(db, ctx.ws.id, search[:200], status, "", 50, cursor or None)
+        except ServiceError:
+            page = listing.list_customers(db, ctx.ws.id, search[:200], status, "", 50, None)
+        return ctx.page("customers.html", "customers", page=page, search=search[:200], status=status,
+                        counts=listing.status_counts(db, ctx.ws.id))
     try:
         data = other_views.customer_page(db, ctx.ws, ext)
     except NotFound:
