@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
+from pydantic import ValidationError
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from app.campaigns import rendering
-from app.core.errors import ServiceError
+from app.core.errors import Invalid, ServiceError
 from app.models import Campaign, Customer, Message
 from app.models.base import from_db_time, to_db_time, utcnow
 from app.models.campaign_schemas import CampaignCreate
@@ -18,8 +21,18 @@ from app.platform.ownership import get_owned
 CANCELLABLE = {"draft", "planning", "scheduled", "sending"}
 
 
-def create_campaign(session: Session, workspace_id: str, data: CampaignCreate) -> Campaign:
-    """Check every template in the sandbox, then store the campaign as a draft."""
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    PLANNING = "planning"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+def check_templates(data: CampaignCreate) -> None:
+    """Compile every template in the sandbox: 422 naming the field and line."""
     for i, subject in enumerate(data.subject_variants):
         rendering.check_template(subject, f"subject_variants[{i}]", html=False)
     rendering.check_template(data.template_html, "template_html", html=True)
@@ -27,26 +40,78 @@ def create_campaign(session: Session, workspace_id: str, data: CampaignCreate) -
         rendering.check_template(data.template_text, "template_text", html=False)
     for name, block in data.content_blocks.items():
         rendering.check_template(block, f"content_blocks.{name}", html=True)
-    camp = Campaign(
-        workspace_id=workspace_id,
-        name=data.name,
-        subject_variants=data.subject_variants,
-        template_html=data.template_html,
-        template_text=data.template_text,
-        content_blocks=data.content_blocks,
-        audience=data.audience.model_dump(exclude_none=True),
-        window_start=to_db_time(data.window.start),
-        window_end=to_db_time(data.window.end),
-        strategy=data.strategy,
-        fixed_local_hour=data.fixed_local_hour,
-        quiet_hours=data.quiet_hours.model_dump() if data.quiet_hours else None,
-        holdout_fraction=data.holdout_fraction,
-        exploration=data.exploration,
-        frequency_cap_hours=data.frequency_cap_hours,
-    )
+
+
+def _apply(camp: Campaign, data: CampaignCreate) -> None:
+    camp.name = data.name
+    camp.subject_variants = data.subject_variants
+    camp.template_html = data.template_html
+    camp.template_text = data.template_text
+    camp.content_blocks = data.content_blocks
+    camp.audience = data.audience.model_dump(exclude_none=True)
+    camp.window_start = to_db_time(data.window.start)
+    camp.window_end = to_db_time(data.window.end)
+    camp.strategy = data.strategy
+    camp.fixed_local_hour = data.fixed_local_hour
+    camp.quiet_hours = data.quiet_hours.model_dump() if data.quiet_hours else None
+    camp.holdout_fraction = data.holdout_fraction
+    camp.exploration = data.exploration
+    camp.frequency_cap_hours = data.frequency_cap_hours
+
+
+def unsaved_campaign(workspace_id: str, data: CampaignCreate, campaign_id: str | None = None) -> Campaign:
+    """A campaign built from `data` and checked, not stored (a preview without saving)."""
+    check_templates(data)
+    camp = Campaign(workspace_id=workspace_id, name=data.name, subject_variants=data.subject_variants,
+                    template_html=data.template_html, audience={}, window_start=utcnow(), window_end=utcnow())
+    if campaign_id:
+        camp.id = campaign_id
+    _apply(camp, data)
+    return camp
+
+
+def create_campaign(session: Session, workspace_id: str, data: CampaignCreate) -> Campaign:
+    """Check every template in the sandbox, then store the campaign as a draft."""
+    camp = unsaved_campaign(workspace_id, data)
     session.add(camp)
     session.commit()
     return camp
+
+
+def _draft(session: Session, workspace_id: str, campaign_id: str, verb: str) -> Campaign:
+    camp = get_campaign(session, workspace_id, campaign_id)
+    if camp.status != CampaignStatus.DRAFT:
+        raise ServiceError(f"campaign is {camp.status}; only a draft can be {verb}", status_code=409)
+    return camp
+
+
+def create_fields(camp: Campaign) -> dict[str, Any]:
+    """The campaign as a `CampaignCreate` body."""
+    view = campaign_view(camp)
+    return {k: view[k] for k in CampaignCreate.model_fields}
+
+
+def update_campaign(session: Session, workspace_id: str, campaign_id: str, patch: dict[str, Any]) -> Campaign:
+    """Change any create field of a draft (409 otherwise); the merged campaign is validated as a whole."""
+    camp = _draft(session, workspace_id, campaign_id, "edited")
+    try:
+        data = CampaignCreate.model_validate(create_fields(camp) | patch)
+    except ValidationError as exc:
+        raise Invalid("; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()),
+                      loc=["body"]) from None
+    check_templates(data)
+    _apply(camp, data)
+    session.add(camp)
+    session.commit()
+    return camp
+
+
+def delete_campaign(session: Session, workspace_id: str, campaign_id: str) -> None:
+    """Delete a draft (409 otherwise): it has no messages yet."""
+    camp = _draft(session, workspace_id, campaign_id, "deleted")
+    session.execute(delete(Message).where(col(Message.campaign_id) == camp.id))
+    session.delete(camp)
+    session.commit()
 
 
 def get_campaign(session: Session, workspace_id: str, campaign_id: str) -> Campaign:
@@ -82,18 +147,26 @@ def campaign_view(camp: Campaign) -> dict[str, Any]:
         "created_at": from_db_time(camp.created_at),
         "launched_at": from_db_time(camp.launched_at),
         "finished_at": from_db_time(camp.finished_at),
+        "launch_at": from_db_time(camp.launch_at),
     }
 
 
-def mark_launching(session: Session, workspace_id: str, campaign_id: str) -> Campaign:
-    """Move a draft to `planning`; 409 if it was launched already, 422 if its window has passed."""
+def mark_launching(session: Session, workspace_id: str, campaign_id: str,
+                   launch_at: dt.datetime | None = None) -> Campaign:
+    """Move a draft to `planning` (now, or planned for `launch_at`); 409 if it was launched already,
+    422 if its window has passed or ends before the launch."""
     camp = get_campaign(session, workspace_id, campaign_id)
-    if camp.status != "draft":
+    if camp.status != CampaignStatus.DRAFT:
         raise ServiceError(f"campaign is {camp.status}; only a draft can be launched", status_code=409)
     if camp.window_end <= utcnow():
         raise ServiceError("the campaign's window has already ended", status_code=422)
-    camp.status = "planning"
+    later = to_db_time(launch_at) if launch_at is not None else None
+    if later is not None and later >= camp.window_end:
+        raise ServiceError("launch_at must be before the end of the campaign's window", status_code=422,
+                           loc=["body", "launch_at"])
+    camp.status = CampaignStatus.PLANNING
     camp.launched_at = utcnow()
+    camp.launch_at = later if later is not None and later > utcnow() else None
     session.add(camp)
     session.commit()
     return camp
