@@ -163,7 +163,9 @@ def campaign_submit(ctx: CtxDep, db: SessionDep, form: FormDep) -> Response:
     result = campaign_views.submit_draft(db, ctx.ws, draft, action if action in known else "save")
     if result.redirect:
         return _see(result.redirect)
-    return _new_page(ctx, db, result, status_code=422 if result.errors and not result.draft_id else 200)
+    # 422 when the form itself is invalid; a preview customer that is not found is an answer, not an error.
+    invalid = set(result.errors) - {"preview_external_id", "test_emails"}
+    return _new_page(ctx, db, result, status_code=422 if invalid and not result.saved else 200)
 
 
 @router.get("/campaigns/{campaign_id}/edit", response_class=HTMLResponse)

@@ -206,18 +206,39 @@ def test_preview_then_launch(client, shop):
     assert r.status_code == 200, r.text
     assert 'sandbox=""' in r.text and "srcdoc=" in r.text and "Hello Ann1" in r.text
     assert "Launch campaign" in r.text and "Why" in r.text
+    # A preview stores nothing: no draft appears however often the form is previewed.
+    assert not re.search(r'name="draft_id" value="([0-9a-f]{32})"', r.text)
+    client.post("/campaigns/new", data=_form(token, name="Spring 2"))
+    with session_scope() as s:
+        assert s.exec(select(Campaign).where(Campaign.workspace_id == shop[0])).all() == []
+    # Saving stores one draft; saving again updates it in place.
+    r = client.post("/campaigns/new", data=_form(token, name="Spring 1", action="save"))
     draft_id = re.search(r'name="draft_id" value="([0-9a-f]{32})"', r.text).group(1)
-    # Previewing again replaces the draft instead of piling drafts up.
-    r = client.post("/campaigns/new", data=_form(token, draft_id=draft_id, name="Spring 2"))
-    draft2 = re.search(r'name="draft_id" value="([0-9a-f]{32})"', r.text).group(1)
-    r = client.post("/campaigns/new", data=_form(token, draft_id=draft2, name="Spring 2", action="launch"),
+    r = client.post("/campaigns/new", data=_form(token, draft_id=draft_id, name="Spring 2", action="save"))
+    assert re.search(r'name="draft_id" value="([0-9a-f]{32})"', r.text).group(1) == draft_id
+    r = client.post("/campaigns/new", data=_form(token, draft_id=draft_id, name="Spring 2", action="launch"),
                     follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"].startswith("/campaigns/")
+    assert r.status_code == 303 and r.headers["location"] == f"/campaigns/{draft_id}"
     with session_scope() as s:
         rows = s.exec(select(Campaign).where(Campaign.workspace_id == shop[0])).all()
         assert [(c.name, c.status) for c in rows] == [("Spring 2", "planning")]
     page = client.get(r.headers["location"])
     assert page.status_code == 200 and "Planning" in page.text and 'http-equiv="refresh"' in page.text
+
+
+def test_edit_check_and_delete_a_draft_in_the_dashboard(client, shop):
+    token = sign_in(client, shop[1])
+    typo = '<p>{{ contnet }}</p><a href="{{ unsubscribe_url }}">U</a>'
+    r = client.post("/campaigns/new", data=_form(token, name="Typo", action="check", template_html=typo))
+    assert r.status_code == 200 and "contnet" in r.text and "Launch is blocked" in r.text
+    draft_id = re.search(r'name="draft_id" value="([0-9a-f]{32})"', r.text).group(1)
+    page = client.get(f"/campaigns/{draft_id}")
+    assert "contnet" in page.text and 'data-testid="audience-size"' in page.text
+    edit = client.get(f"/campaigns/{draft_id}/edit")
+    assert edit.status_code == 200 and "{{ contnet }}" in edit.text and draft_id in edit.text
+    r = client.post(f"/campaigns/{draft_id}/delete", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/campaigns"
+    assert client.get(f"/campaigns/{draft_id}").status_code == 404
 
 
 def test_preview_for_an_unknown_customer_is_an_error_at_the_field(client, shop):
