@@ -94,3 +94,36 @@ def test_variants_blocks_links_and_uplift_in_the_campaign(client, auth, workspac
             assert ci is None or 0.0 <= ci[0] <= ci[1] <= 1.0
     # No holdout at all: the uplift says so instead of inventing an interval.
     assert got["uplift"]["open_rate"]["ci95"] is None and got["uplift"]["open_rate"]["note"] == "not enough data yet"
+
+
+def test_clip_estimates_keeps_rates_in_range_and_says_so():
+    from app.campaigns.policy_eval import clip_estimates
+
+    e = {"ips": 1.0007, "ips_ci95": [0.6, 1.4], "snips": 0.9, "snips_ci95": [0.8, 1.0], "dr": float("nan")}
+    clip_estimates(e)
+    assert e["ips"] == 1.0 and e["ips_ci95"] == [0.6, 1.0] and e["snips"] == 0.9
+    assert e["clipped"] == ["ips", "ips_ci95"]
+
+
+def test_evaluate_policy_says_when_its_data_is_too_thin(client, auth, workspace):
+    from app.campaigns.policy_eval import evaluate_campaign, format_report
+
+    add_customers(client, auth, 12)
+    cid = client.post("/v1/campaigns", headers=auth, json=campaign_body(
+        subject_variants=["A", "B"], exploration=0.5)).json()["id"]
+    plan_in_process(workspace[0], cid)
+    with session_scope() as s:
+        s.execute(text("UPDATE message SET status = 'sent', sent_at = :t WHERE campaign_id = :c"),
+                  {"t": utcnow(), "c": cid})
+        for mid, cust in s.execute(text("SELECT id, customer_id FROM message WHERE campaign_id = :c LIMIT 5"),
+                                   {"c": cid}).all():
+            _event(s, workspace[0], mid, cust, "opened")
+        s.commit()
+        report = evaluate_campaign(s, workspace[0], cid)
+    part = report["subject"]
+    assert part["enough_data"] is False and any("12 sent messages" in n for n in part["notes"])
+    for e in part["policies"].values():
+        for key in ("ips", "snips"):
+            assert 0.0 <= e[key] <= 1.0
+            assert all(0.0 <= x <= 1.0 for x in e[f"{key}_ci95"])
+    assert "NOT ENOUGH DATA" in format_report(report)

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from app.campaigns import rendering
 from app.core.errors import Invalid, ServiceError
-from app.models import Campaign, Customer, Message
+from app.models import Campaign, Customer, Message, Send
 from app.models.base import from_db_time, to_db_time, utcnow
 from app.models.campaign_schemas import CampaignCreate
 from app.platform.ownership import get_owned
@@ -189,6 +189,30 @@ def cancel_campaign(session: Session, workspace_id: str, campaign_id: str) -> Ca
     return camp
 
 
+class _SubjectRenderer:
+    """Subjects as the customer sees them: rendered for that customer (the template if that fails)."""
+
+    def __init__(self, sources: list[str], campaign: dict[str, str]) -> None:
+        self.sources = sources
+        self.campaign = campaign
+        self.compiled: dict[int, Any] = {}
+
+    def render(self, index: int, cust: Customer | None) -> str | None:
+        if not 0 <= index < len(self.sources):
+            return None
+        if cust is None:
+            return self.sources[index]
+        try:
+            if index not in self.compiled:
+                self.compiled[index] = rendering.text_env().from_string(self.sources[index])
+            ctx = {"customer": {"external_id": cust.external_id, "email": cust.email,
+                                "attributes": cust.attributes or {}, "timezone": cust.timezone, "locale": cust.locale},
+                   "campaign": self.campaign}
+            return str(self.compiled[index].render(**ctx)).strip()
+        except Exception:  # noqa: BLE001 - a subject that fails for this customer is shown as written
+            return self.sources[index]
+
+
 def _cursor_encode(message_id: str) -> str:
     return base64.urlsafe_b64encode(message_id.encode()).decode().rstrip("=")
 
@@ -208,8 +232,9 @@ def list_messages(session: Session, workspace_id: str, campaign_id: str, limit: 
     """A page of the campaign's messages in id order, with the cursor of the next page."""
     camp = get_campaign(session, workspace_id, campaign_id)
     q = (
-        select(Message, Customer.external_id)
+        select(Message, Customer, Send.subject)
         .join(Customer, col(Customer.id) == col(Message.customer_id), isouter=True)
+        .join(Send, col(Send.message_id) == col(Message.id), isouter=True)
         .where(col(Message.campaign_id) == camp.id)
     )
     if cursor:
@@ -217,20 +242,21 @@ def list_messages(session: Session, workspace_id: str, campaign_id: str, limit: 
     rows = session.exec(q.order_by(col(Message.id)).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
+    subjects = _SubjectRenderer(camp.subject_variants, {"id": camp.id, "name": camp.name})
     items = [
         {
             "message_id": m.id,
-            "external_id": ext,
+            "external_id": cust.external_id if cust is not None else None,
             "arm": m.arm,
             "scheduled_at": from_db_time(m.scheduled_at),
             "subject_index": m.subject_index,
-            "subject": camp.subject_variants[m.subject_index] if m.subject_index < len(camp.subject_variants) else None,
+            "subject": sent_subject or subjects.render(m.subject_index, cust),
             "category": m.category,
             "propensity": round(m.propensity, 6),
             "status": m.status,
             "sent_at": from_db_time(m.sent_at),
             "reason": m.reason,
         }
-        for m, ext in rows
+        for m, cust, sent_subject in rows
     ]
     return {"items": items, "next_cursor": _cursor_encode(rows[-1][0].id) if more and rows else None}

@@ -11,13 +11,14 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from app.campaigns import check, intervals, launch, preview, slots
+from app.campaigns import check, intervals, launch, preview, rendering, slots
 from app.campaigns import service as campaigns
 from app.campaigns import stats as campaign_stats
 from app.core.db import is_postgres
 from app.core.errors import Invalid, NotFound, ServiceError
 from app.customers.service import get_customer
 from app.delivery import test_copies
+from app.delivery.dispatch import customer_context
 from app.models import Campaign, Customer, Job, Workspace
 from app.models.campaign_schemas import TestSendIn
 from app.web import charts
@@ -34,15 +35,29 @@ def _rate(k: int, n: int) -> float | None:
 def campaign_rows(session: Session, workspace_id: str, limit: int = 50) -> list[dict[str, Any]]:
     """One row per campaign, newest first: status, size and human open and click rates."""
     rows = []
+    sample = session.exec(select(Customer).where(Customer.workspace_id == workspace_id,
+                                                 Customer.status == "subscribed").order_by(col(Customer.id))).first()
     for camp in campaigns.list_campaigns(session, workspace_id, limit):
         counts = campaign_stats.campaign_stats(session, camp)["counts"]
         rows.append({
             "id": camp.id, "name": camp.name, "status": camp.status, "created_at": camp.created_at,
+            "subject": rendered_subject(camp, sample),
             "window_start": camp.window_start, "planned": counts["planned"], "sent": counts["sent"],
             "open_rate": _rate(counts["opened"], counts["sent"]),
             "click_rate": _rate(counts["clicked"], counts["sent"]),
         })
     return rows
+
+
+def rendered_subject(camp: Campaign, customer: Customer | None) -> str:
+    """The first subject as a customer sees it (the first subscribed one, else a sample), not as Jinja."""
+    ctx = rendering.sample_context()
+    if customer is not None:
+        ctx["customer"] = customer_context(customer)
+    try:
+        return rendering.text_env().from_string(camp.subject_variants[0]).render(**ctx).strip()
+    except Exception:  # noqa: BLE001 - a subject that fails for this customer is shown as written
+        return camp.subject_variants[0]
 
 
 def local_hour_counts(session: Session, camp: Campaign, default_tz: str) -> tuple[list[int], list[int]]:
