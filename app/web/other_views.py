@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from app.customers import gdpr
 from app.customers.service import get_customer
 from app.models import Campaign, ModelVersion, Workspace
-from app.web import charts
+from app.web import charts, models_views
 
 MAX_EVENTS = 50
 KIND_TITLES = {"sendtime": "Send time", "subject": "Subject lines", "category": "Content categories",
@@ -74,7 +74,11 @@ def models_page(session: Session, workspace_id: str, limit: int = 200) -> list[d
         latest = kinds[kind][0]
         metrics = dict(latest.metrics or {})
         table = metrics.pop("table", None) if kind == "simulation" else None
+        lines, chart = models_views.summary(kind, metrics)
+        metrics = models_views.with_dates(metrics)
         out.append({
+            "summary": lines,
+            "chart": chart,
             "kind": kind,
             "title": KIND_TITLES.get(kind, kind.replace("_", " ").capitalize()),
             "latest": latest,

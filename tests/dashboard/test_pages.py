@@ -413,3 +413,24 @@ def test_chart_svg_escapes_and_scales():
     bars = str(charts.hour_bars([charts.Series([0] * 23 + [7], "bar", "n")], title="t", desc="d"))
     assert bars.count('class="bar"') == 1 and "23:00 — 7 emails" in bars
     assert charts.nice_step(0) == 1.0 and charts.nice_step(47) == 20
+
+
+def test_models_page_says_in_plain_words_what_the_model_knows(client, shop):
+    ws_id, key = shop
+    with session_scope() as s:
+        s.add(ModelVersion(workspace_id=ws_id, kind="sendtime", version=1, rows_used=40000, metrics={
+            "rows_used": {"sends": 40000, "cox_rows": 9000, "customers": 2000}, "personal_share": 0.845,
+            "mean_predicted": 0.188, "observed_rate": 0.184, "test_rows": 3100, "cutoff": 1764547200.0,
+            "brier": 0.1301, "baselines": {"window_start": {"brier": 0.1411}},
+            "calibration": [{"predicted": 0.1, "observed": 0.11, "count": 1000},
+                            {"predicted": 0.3, "observed": 0.28, "count": 1000}],
+            "self_validation": {"coverage": 0.94}}))
+        s.commit()
+    sign_in(client, key)
+    html = client.get("/models").text
+    assert "2,000 customers; 1,690 of them have a personal best hour" in html
+    assert "predicted 18.8% opened within a day, observed 18.4%" in html and "from 2025-12-01" in html
+    assert "better than the best simple rule" in html and "calibration-chart" in html
+    # The technical part is folded away, dates as dates, and any metric others add still shows.
+    assert '<details class="technical">' in html and "self_validation" in html and "0.94" in html
+    assert "1764547200" not in html and "2025-12-01 00:00 UTC" in html
