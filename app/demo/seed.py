@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 
 import numpy as np
 
@@ -22,6 +23,14 @@ log = logging.getLogger("sendwise.demo")
 SUBJECTS = ("{{ customer.attributes.first_name }}, your weekend picks", "Last chance: 30% off everything",
             "New arrivals are in", "Did you see this?")
 CATEGORIES = ("outdoor", "fashion", "home")
+DAY_S = 86400.0
+
+
+def history_shift(world_now: float, now: float) -> float:
+    """Seconds to add to the simulated history: a whole number of days, so that every simulated reader's
+    opens keep their local hours (the readers answer new emails at their true local hours), and the
+    world's "now" lands within the last day, never in the future."""
+    return math.floor((now - world_now) / DAY_S) * DAY_S
 
 
 def seed_demo(workspace_id: str, n_customers: int = 2000, seed: int = 7, fit: bool = True,
@@ -30,7 +39,7 @@ def seed_demo(workspace_id: str, n_customers: int = 2000, seed: int = 7, fit: bo
     from app.simulate import make_world
 
     world = make_world(seed, n_customers)
-    shift = dt.datetime.now(dt.UTC).timestamp() - world.now  # the world's "now" becomes today
+    shift = history_shift(world.now, dt.datetime.now(dt.UTC).timestamp())
     with session_scope() as s:
         esp_config.put_connection(s, workspace_id, EspConnectionIn(
             provider="outbox", from_email="news@demo.example", from_name="Demo shop"))
