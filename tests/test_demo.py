@@ -59,8 +59,8 @@ def test_history_is_shifted_by_whole_days_into_the_past():
 def test_demo_history_matches_its_labels_and_explanations_name_hours_with_opens(workspace):
     import re
 
-    from app.models import Customer
     from app.modelling.sendtime_view import local_open_hours, send_time_for
+    from app.models import Customer
     from app.sendtime.explain import opens_in
 
     seed_demo(workspace[0], n_customers=400, seed=7, fit=True, campaign=False)
@@ -88,3 +88,21 @@ def test_demo_history_matches_its_labels_and_explanations_name_hours_with_opens(
     assert 9 <= peak["Office hours"] <= 15, peak
     assert 18 <= peak["Evening readers"] <= 22, peak
     assert peak["Night owls"] in (22, 23, 0, 1), peak
+
+
+def test_the_demo_campaign_sends_within_minutes(client, auth, workspace):
+    from app.campaigns import service as campaigns
+    from app.demo.seed import demo_campaign_body
+
+    seed_demo(workspace[0], n_customers=200, seed=7, fit=False, campaign=False)
+    now = dt.datetime.now(dt.UTC)
+    with session_scope() as s:
+        cid = campaigns.create_campaign(s, workspace[0], demo_campaign_body(now)).id
+    chk = client.post(f"/v1/campaigns/{cid}/check", headers=auth).json()
+    assert chk["errors"] == [] and chk["audience_size"] > 150
+    plan_in_process(workspace[0], cid)
+    with session_scope() as s:
+        soon = s.execute(text("SELECT COUNT(*) FROM message WHERE campaign_id = :c AND status = 'planned' "
+                              "AND scheduled_at <= :t"),
+                         {"c": cid, "t": (now + dt.timedelta(minutes=10)).replace(tzinfo=None)}).scalar_one()
+    assert soon >= 5

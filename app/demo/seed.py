@@ -75,9 +75,10 @@ def seed_demo(workspace_id: str, n_customers: int = 2000, seed: int = 7, fit: bo
         _launch_demo_campaign(workspace_id)
 
 
-def _launch_demo_campaign(workspace_id: str) -> None:
-    now = dt.datetime.now(dt.UTC)
-    body = CampaignCreate.model_validate({
+def demo_campaign_body(now: dt.datetime) -> CampaignCreate:
+    """The demo's campaign: its window opens now, so the holdout and the customers whose best hour is now
+    are sent within minutes of `make run`; the rest follow at their own best hours over the day."""
+    return CampaignCreate.model_validate({
         "name": "Winter sale (demo)", "subject_variants": list(SUBJECTS[:3]),
         "template_html": "<h1>Hello {{ customer.attributes.first_name }}</h1>{{ content }}"
                          '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>',
@@ -89,6 +90,10 @@ def _launch_demo_campaign(workspace_id: str) -> None:
         "strategy": "optimal", "quiet_hours": {"start": 22, "end": 7},
         "holdout_fraction": 0.1, "exploration": 0.05,
     })
+
+
+def _launch_demo_campaign(workspace_id: str) -> None:
+    body = demo_campaign_body(dt.datetime.now(dt.UTC))
     with session_scope() as s:
         camp = campaigns.create_campaign(s, workspace_id, body)
         launch.launch(s, workspace_id, camp.id)
