@@ -18,9 +18,16 @@ app.config_from_object("celery_config")
 
 
 @setup_logging.connect
-def _json_logs(**_kwargs: Any) -> None:
-    """The worker and beat log one JSON object a line, like the API (Celery's own set-up is skipped)."""
-    json_logging(get_settings().LOG_LEVEL)
+def _json_logs(loglevel: Any = None, **_kwargs: Any) -> None:
+    """The worker and beat log one JSON object a line, like the API (Celery's own set-up is skipped), at the
+    level of their `--loglevel` (`sendwise up` passes LOG_LEVEL)."""
+    if isinstance(loglevel, str) and loglevel:
+        level: Any = loglevel.upper()
+    elif isinstance(loglevel, int):
+        level = loglevel
+    else:
+        level = get_settings().LOG_LEVEL
+    json_logging(level)
 
 
 @worker_process_init.connect

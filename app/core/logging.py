@@ -51,7 +51,7 @@ class PeriodicToDebug(logging.Filter):
         return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str | int = "INFO") -> None:
     """Route the root logger through the JSON formatter."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())

@@ -60,6 +60,22 @@ def rendered_subject(camp: Campaign, customer: Customer | None) -> str:
         return camp.subject_variants[0]
 
 
+def _with_examples(session: Session, camp: Campaign, variants: dict[str, Any]) -> dict[str, Any]:
+    """Each subject variant as the first subscribed customer sees it, beside its template."""
+    sample = session.exec(select(Customer).where(Customer.workspace_id == camp.workspace_id,
+                                                 Customer.status == "subscribed").order_by(col(Customer.id))).first()
+    ctx = rendering.sample_context()
+    if sample is not None:
+        ctx["customer"] = customer_context(sample)
+    for v in variants["subjects"]:
+        source = v.get("subject") or ""
+        try:
+            v["example"] = rendering.text_env().from_string(source).render(**ctx).strip()
+        except Exception:  # noqa: BLE001 - a subject that fails for this customer is shown as written
+            v["example"] = source
+    return variants
+
+
 def local_hour_counts(session: Session, camp: Campaign, default_tz: str) -> tuple[list[int], list[int]]:
     """Emails per local hour of each recipient: (already sent, still to send); skipped ones are left out.
 
@@ -133,7 +149,7 @@ def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str
                                       title="Delivery funnel"),
         "ci_chart": charts.interval(ci_rows, title="Uplift over the holdout, with 95% confidence intervals"),
         "messages": campaigns.list_messages(session, ws.id, camp.id, 20, None)["items"],
-        "variants": stats["variants"],
+        "variants": _with_examples(session, camp, stats["variants"]),
         "links": stats["links"],
         "min_sample": intervals.MIN_SAMPLE,
         "check": check.check(session, camp) if camp.status == "draft" else None,
