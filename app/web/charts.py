@@ -182,7 +182,7 @@ def _pp(v: float) -> str:
 def calibration(rows: Sequence[tuple[str, float, float]], *, title: str) -> Markup:
     """Predicted beside observed rate per group (e.g. a reliability table's bins): two bars a row, in percent."""
     width, row = 600, 44
-    label_w, num_w = 120, 150
+    label_w, num_w = 150, 150
     height = row * len(rows) + 8
     top_val = max([max(p, o) for _, p, o in rows] + [1e-9])
     desc = "; ".join(f"{name}: predicted {p * 100:.1f}%, observed {o * 100:.1f}%" for name, p, o in rows)

@@ -109,10 +109,11 @@ def _calibration_chart(table: Any, pred_key: str, obs_key: str) -> Markup | None
         n = _num(r.get("count", r.get("n")))
         if p is None or o is None:
             continue
-        rows.append((f"group {i + 1}" + (f" ({int(n):,})" if n is not None else ""), p, o))
+        rows.append((f"group {i + 1}" + (f" · {int(n):,}" if n is not None else ""), p, o))
     if not rows:
         return None
-    return charts.calibration(rows, title="Predicted (light) beside observed (dark) rate, by predicted group")
+    return charts.calibration(rows, title="Predicted (light) beside observed (dark) rate in groups of equal size, "
+                                          "from the lowest predictions to the highest")
 
 
 def summary(kind: str, metrics: Mapping[str, Any]) -> tuple[list[str], Markup | None]:
