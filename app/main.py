@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app.api import errors
 from app.api.metrics import MetricsMiddleware
@@ -32,7 +33,8 @@ def create_app() -> FastAPI:
     """Build the app: routes, error translation and request metrics."""
     settings = get_settings()
     setup_logging(settings.LOG_LEVEL)
-    app = FastAPI(
+    # /docs and /redoc with their assets served by the app itself: they work offline, with no CDN.
+    app = FastAPIOffline(
         title="sendwise",
         version="0.1.0",
         description="Email send-time and content personalization.",

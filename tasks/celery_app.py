@@ -5,15 +5,29 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 from app.core.config import get_settings
+from app.core.logging import setup_logging as json_logging
 from app.core.runtime import freeze_startup_heap
 
 # The task modules import `app` from here; Celery imports them when a worker starts (no import cycle).
 TASK_MODULES = ["tasks.demo", "tasks.dispatch", "tasks.ingest", "tasks.modeling", "tasks.planning"]
 app = Celery("sendwise", include=TASK_MODULES)
 app.config_from_object("celery_config")
+
+
+@setup_logging.connect
+def _json_logs(loglevel: Any = None, **_kwargs: Any) -> None:
+    """The worker and beat log one JSON object a line, like the API (Celery's own set-up is skipped), at the
+    level of their `--loglevel` (`sendwise up` passes LOG_LEVEL)."""
+    if isinstance(loglevel, str) and loglevel:
+        level: Any = loglevel.upper()
+    elif isinstance(loglevel, int):
+        level = loglevel
+    else:
+        level = get_settings().LOG_LEVEL
+    json_logging(level)
 
 
 @worker_process_init.connect

@@ -5,7 +5,7 @@ import pkgutil
 
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 import app.api.routes
 from app.main import create_app
@@ -24,6 +24,8 @@ def _declared(route: APIRoute) -> bool:
     model = route.response_model
     if isinstance(model, type) and issubclass(model, BaseModel):
         return True
+    if isinstance(route.response_class, type) and issubclass(route.response_class, StreamingResponse):
+        return True  # a file download (CSV) declares its class
     return route.status_code == 204 and route.response_class is Response
 
 

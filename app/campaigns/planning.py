@@ -98,10 +98,16 @@ def build_plan_columns(s: Session, camp: Campaign, ws: Workspace, aud: AudienceR
             np.asarray(content.category_propensity, dtype=float), status.tolist(), reason.tolist(), Repeat(0, n)]
 
 
+_CAMPAIGN_QUIET: Any = object()
+
+
 def choose_instants(camp: Campaign, start: dt.datetime, end: dt.datetime, tzs: list[str], scores: np.ndarray,
-                     holdout: np.ndarray, explore: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """UTC unix seconds of each customer's send (nan when every instant is in quiet hours), grouped by zone."""
-    quiet = slots.quiet_mask(camp.quiet_hours)
+                     holdout: np.ndarray, explore: np.ndarray, rng: np.random.Generator,
+                     quiet_hours: Any = _CAMPAIGN_QUIET) -> np.ndarray:
+    """UTC unix seconds of each customer's send (nan when every instant is in quiet hours), grouped by zone.
+
+    `quiet_hours` replaces the campaign's own (None: none), for the pre-launch check's comparison."""
+    quiet = slots.quiet_mask(camp.quiet_hours if quiet_hours is _CAMPAIGN_QUIET else quiet_hours)
     out = np.full(len(tzs), np.nan)
     groups: dict[str, list[int]] = defaultdict(list)
     for i, tz in enumerate(tzs):

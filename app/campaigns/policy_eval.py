@@ -17,6 +17,9 @@ from app.modelling import content_profiles as content_models
 from app.models import CustomerStatus, MessageStatus
 from app.propensity import constant_policy, evaluate_policy, uniform_policy
 
+MIN_MESSAGES = 200  # below this many sent messages an off-policy estimate says little
+MIN_EFFECTIVE = 30.0  # nor with an effective sample (importance weights) below this
+
 
 def evaluate_campaign(session: Session, workspace_id: str, campaign_id: str) -> dict[str, Any]:
     """IPS, SNIPS and DR estimates of personalized, first-variant and uniform policies, with 95% CIs.
@@ -66,14 +69,44 @@ def _evaluate(actions: np.ndarray, propensity: np.ndarray, reward: np.ndarray, v
     est = evaluate_policy(logged, {"personalized": greedy, "first_variant": constant_policy(n, k, 0),
                                    "uniform": uniform_policy(n, k)},
                           values if has_model else None)
+    notes = []
+    if n < MIN_MESSAGES:
+        notes.append(f"too little data: {n} sent messages (at least {MIN_MESSAGES} are needed for a useful estimate)")
+    for name, e in est.items():
+        clip_estimates(e)
+        ess = e.get("effective_sample_size", 0.0)
+        if ess < MIN_EFFECTIVE:
+            e["note"] = (f"too little data for this policy: an effective sample of {ess:.1f} messages "
+                         f"(fewer than {MIN_EFFECTIVE}): the estimates are not reliable")
+            notes.append(f"{name}: effective sample {ess:.1f}")
     return {"reward": reward_name, "observed_rate": float(reward.mean()), "variants": k,
             "model": "current models" if has_model else "none fitted: personalized = first variant",
-            "policies": est}
+            "policies": est, "enough_data": not notes, "notes": notes}
+
+
+def clip_estimates(e: dict[str, Any]) -> None:
+    """A rate lies in [0, 1]: estimates and interval ends outside are clipped, and `clipped` names them."""
+    clipped = []
+    for key in ("ips", "snips", "dr", "direct"):
+        v = e.get(key)
+        if isinstance(v, float) and np.isfinite(v) and not 0.0 <= v <= 1.0:
+            e[key] = min(1.0, max(0.0, v))
+            clipped.append(key)
+        ci = e.get(f"{key}_ci95")
+        if ci and all(isinstance(x, float) and np.isfinite(x) for x in ci):
+            lo, hi = min(1.0, max(0.0, ci[0])), min(1.0, max(0.0, ci[1]))
+            if [lo, hi] != list(ci):
+                clipped.append(f"{key}_ci95")
+            e[f"{key}_ci95"] = [lo, hi]
+    e["clipped"] = clipped
 
 
 def format_report(report: dict[str, Any]) -> str:
     """A plain-text table of the estimates."""
     lines = [f"campaign {report['campaign_id']}: {report['sent']} sent messages"]
+    thin = [n for part in ("subject", "content_block") if part in report for n in report[part]["notes"]]
+    if thin:
+        lines += ["", "NOT ENOUGH DATA: treat these numbers as noise, not as a result.", *(f"  - {n}" for n in thin)]
     for part in ("subject", "content_block"):
         if part not in report:
             continue
@@ -84,6 +117,10 @@ def format_report(report: dict[str, Any]) -> str:
         for name, e in r["policies"].items():
             lines.append(f"{name:<15}{_f(e.get('ips')):>9}{_ci(e.get('ips_ci95')):>22}"
                          f"{_f(e.get('dr')):>9}{_ci(e.get('dr_ci95')):>22}")
+        clipped = sorted({c for e in r["policies"].values() for c in e.get("clipped", [])})
+        if clipped:
+            lines.append(f"(clipped to [0, 1], where an estimator left the range of a rate: {', '.join(clipped)}; "
+                         "SNIPS is self-normalised and stays inside)")
     return "\n".join(lines)
 
 

@@ -12,14 +12,14 @@ from app.campaigns import service as campaigns
 from app.campaigns import slots
 from app.campaigns.audience import AudienceRows
 from app.campaigns.planning import choose_instants
-from app.campaigns.rendering import RenderError
+from app.campaigns.rendering import RenderError, compile_campaign
 from app.core.errors import ServiceError
 from app.customers.service import get_customer
 from app.delivery.dispatch import compiled_for, customer_context
 from app.delivery.unsubscribe import unsubscribe_url
 from app.modelling import content_profiles as content_models
 from app.modelling.sendtime_profiles import send_time_for
-from app.models import CustomerStatus, Message, MessageStatus, Workspace
+from app.models import Campaign, CustomerStatus, Message, MessageStatus, Workspace
 from app.models.base import from_db_time
 from app.models.status import UNSENT
 
@@ -27,10 +27,19 @@ from app.models.status import UNSENT
 def preview(session: Session, workspace_id: str, campaign_id: str, external_id: str) -> dict[str, Any]:
     """What this customer gets; the planned message when the campaign is planned, else the policy's choice."""
     camp = campaigns.get_campaign(session, workspace_id, campaign_id)
+    return preview_campaign(session, camp, external_id, saved=True)
+
+
+def preview_campaign(session: Session, camp: Campaign, external_id: str, saved: bool) -> dict[str, Any]:
+    """The preview of a campaign that may be unsaved (`saved=False`: a form's values, nothing stored)."""
+    workspace_id = camp.workspace_id
     cust = get_customer(session, workspace_id, external_id)
     ws = session.get(Workspace, workspace_id)
     assert ws is not None and cust.id is not None
-    msg = session.exec(select(Message).where(Message.campaign_id == camp.id, Message.customer_id == cust.id)).first()
+    msg = None
+    if saved:
+        msg = session.exec(select(Message).where(Message.campaign_id == camp.id,
+                                                 Message.customer_id == cust.id)).first()
     st = send_time_for(session, cust)
     tz = cust.timezone or cust.inferred_timezone or ws.default_timezone
     if msg is not None:
@@ -52,10 +61,12 @@ def preview(session: Session, workspace_id: str, campaign_id: str, external_id: 
         category = blocks[int(np.argmax(cat_values[0]))] if blocks else None
         reason = _reason(camp.strategy, "personalized", st, tz, at, cust.status, None)
         mid = "0" * 32
+    compiled = compiled_for(camp) if saved else compile_campaign(camp.id, camp.name, camp.subject_variants,
+                                                                   camp.template_html, camp.template_text,
+                                                                   camp.content_blocks)
     session.commit()  # end the (read) transaction: the render below holds no database lock
     try:
-        subject, html, text = compiled_for(camp).render(customer_context(cust), subject_index, category,
-                                                          unsubscribe_url(mid))
+        subject, html, text = compiled.render(customer_context(cust), subject_index, category, unsubscribe_url(mid))
     except RenderError as exc:
         raise ServiceError(f"the template fails for this customer: {exc}", status_code=422) from None
     return {"subject": subject, "html": html, "text": text, "scheduled_at": at, "reason": reason,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.runtime import new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup
@@ -69,6 +69,12 @@ def html_env() -> SandboxedEnvironment:
 @lru_cache
 def text_env() -> SandboxedEnvironment:
     return SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+
+
+@lru_cache
+def strict_env(html: bool) -> SandboxedEnvironment:
+    """The sandbox with strict undefined: naming a missing variable or attribute raises (the pre-launch check)."""
+    return SandboxedEnvironment(autoescape=html, keep_trailing_newline=True, undefined=StrictUndefined)
 
 
 def _unsafe_node(tree: nodes.Template) -> nodes.Node | None:

@@ -1,13 +1,14 @@
-"""Campaign statistics: counts by status, human engagement by arm, uplift over the holdout with a 95% CI."""
+"""Campaign statistics: counts by status, human engagement by arm, uplift over the holdout, subject
+variants and content blocks, clicks per link: every rate with an interval that holds at small counts."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import Session
 
+from app.campaigns import intervals
 from app.delivery.settle import awaiting_confirmation
 from app.esp.events import EventType
 from app.models import Campaign, MessageStatus
@@ -24,13 +25,74 @@ def _rate(k: int, n: int) -> float | None:
 
 
 def diff_ci(k1: int, n1: int, k0: int, n0: int) -> dict[str, Any]:
-    """Difference of two proportions (treatment − control) with a Wald 95% interval."""
-    if not n1 or not n0:
-        return {"diff": None, "ci95": None}
-    p1, p0 = k1 / n1, k0 / n0
-    se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
-    d = p1 - p0
-    return {"diff": round(d, 6), "ci95": [round(d - 1.96 * se, 6), round(d + 1.96 * se, 6)]}
+    """Difference of two proportions (treatment − control) with Newcombe's hybrid score 95% interval;
+    below the minimum sample the interval is None with `"note": "not enough data yet"`."""
+    return intervals.difference(k1, n1, k0, n0)
+
+
+# Per message: did a human open / click (one row per message, so a rate's numerator never exceeds its sends).
+_PER_MESSAGE = f"""
+    SELECT m.id, m.subject_index, m.category,
+           EXISTS (SELECT 1 FROM event e
+                   WHERE e.message_id = m.id AND e.type = '{EventType.OPENED}' AND e.human) AS opened,
+           EXISTS (SELECT 1 FROM event e
+                   WHERE e.message_id = m.id AND e.type = '{EventType.CLICKED}' AND e.human) AS clicked
+    FROM message m WHERE m.campaign_id = :c AND m.status = '{MessageStatus.SENT}'
+"""
+
+
+def variants(session: Session, camp: Campaign) -> dict[str, Any]:
+    """Per subject variant and per content block: sends, human opens and clicks with intervals, the leader."""
+    rows = session.execute(text(
+        f"SELECT subject_index, category, COUNT(*), SUM(CASE WHEN opened THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN clicked THEN 1 ELSE 0 END) FROM ({_PER_MESSAGE}) x GROUP BY subject_index, category"
+    ), {"c": camp.id}).all()
+    subj: dict[int, list[int]] = {i: [0, 0, 0] for i in range(len(camp.subject_variants))}
+    blocks: dict[str, list[int]] = {b: [0, 0, 0] for b in camp.content_blocks}
+    for index, category, n, opened, clicked in rows:
+        for acc in (subj.setdefault(int(index), [0, 0, 0]), blocks.setdefault(category or "", [0, 0, 0])):
+            acc[0] += int(n)
+            acc[1] += int(opened or 0)
+            acc[2] += int(clicked or 0)
+    subjects = [_variant({"index": i, "subject": camp.subject_variants[i] if i < len(camp.subject_variants)
+                          else None}, *subj[i]) for i in sorted(subj)]
+    block_items = [_variant({"category": c}, *blocks[c]) for c in blocks]
+    return {"subjects": subjects, "blocks": block_items,
+            "subject_leader": _lead(subjects, "open_rate", "opens"),
+            "block_leader": _lead(block_items, "click_rate", "clicks")}
+
+
+def _variant(head: dict[str, Any], sent: int, opened: int, clicked: int) -> dict[str, Any]:
+    return head | {"sent": sent, "opened": opened, "clicked": clicked,
+                   "open_rate": intervals.rate(opened, sent), "click_rate": intervals.rate(clicked, sent),
+                   "leader": False}
+
+
+def _lead(items: list[dict[str, Any]], key: str, what: str) -> dict[str, Any]:
+    """Mark the leader on `key` and say in words whether its lead is clear."""
+    if len(items) < 2:
+        return {"position": 0 if items else None, "clear": False, "note": "only one variant"}
+    best, clear = intervals.leader(items, key)
+    if best is None:
+        return {"position": None, "clear": False, "note": intervals.NOT_ENOUGH}
+    items[best]["leader"] = True
+    if any(it[key].get("ci95") is None for it in items):
+        note = f"leads on {what} so far; {intervals.NOT_ENOUGH} to tell"
+    elif clear:
+        note = f"leads on {what}: its interval lies above every other"
+    else:
+        note = f"leads on {what}, but the intervals overlap: not a clear winner yet"
+    return {"position": best, "clear": clear, "note": note}
+
+
+def link_clicks(session: Session, camp: Campaign) -> list[dict[str, Any]]:
+    """Human clicks per link: clicks, and distinct messages that clicked it, most clicked first."""
+    rows = session.execute(text(
+        "SELECT e.url, COUNT(*), COUNT(DISTINCT e.message_id) FROM event e JOIN message m ON m.id = e.message_id "
+        f"WHERE m.campaign_id = :c AND e.type = '{EventType.CLICKED}' AND e.human AND e.url IS NOT NULL "
+        "GROUP BY e.url ORDER BY COUNT(*) DESC, e.url LIMIT 100"
+    ), {"c": camp.id}).all()
+    return [{"url": url, "clicks": int(n), "messages": int(m)} for url, n, m in rows]
 
 
 def campaign_stats(session: Session, camp: Campaign) -> dict[str, Any]:
@@ -100,4 +162,6 @@ def campaign_stats(session: Session, camp: Campaign) -> dict[str, Any]:
         "machine_opens": agg["machine_opens"],
         "bot_clicks": agg["bot_clicks"],
         "awaiting_confirmation": awaiting_confirmation(session, camp.id),
+        "variants": variants(session, camp),
+        "links": link_clicks(session, camp),
     }

@@ -19,9 +19,9 @@ def _children(host: str, port: int) -> list[tuple[str, list[str]]]:
         ("api", [py, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port),
                  "--no-access-log", "--workers", "1"]),
         ("worker", [py, "-m", "celery", "-A", "tasks.celery_app", "worker", "-Q",
-                    "default,ingest,plan,dispatch,models", "-c", "2", "--loglevel", "INFO",
+                    "default,ingest,plan,dispatch,models", "-c", "2", "--loglevel", settings.LOG_LEVEL,
                     "-n", f"sendwise-{os.getpid()}@%h"]),
-        ("beat", [py, "-m", "celery", "-A", "tasks.celery_app", "beat", "--loglevel", "INFO",
+        ("beat", [py, "-m", "celery", "-A", "tasks.celery_app", "beat", "--loglevel", settings.LOG_LEVEL,
                   "-s", str(settings.VAR_DIR / "celerybeat-schedule")]),
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 
 import numpy as np
 
@@ -22,6 +23,14 @@ log = logging.getLogger("sendwise.demo")
 SUBJECTS = ("{{ customer.attributes.first_name }}, your weekend picks", "Last chance: 30% off everything",
             "New arrivals are in", "Did you see this?")
 CATEGORIES = ("outdoor", "fashion", "home")
+DAY_S = 86400.0
+
+
+def history_shift(world_now: float, now: float) -> float:
+    """Seconds to add to the simulated history: a whole number of days, so that every simulated reader's
+    opens keep their local hours (the readers answer new emails at their true local hours), and the
+    world's "now" lands within the last day, never in the future."""
+    return math.floor((now - world_now) / DAY_S) * DAY_S
 
 
 def seed_demo(workspace_id: str, n_customers: int = 2000, seed: int = 7, fit: bool = True,
@@ -30,7 +39,7 @@ def seed_demo(workspace_id: str, n_customers: int = 2000, seed: int = 7, fit: bo
     from app.simulate import make_world
 
     world = make_world(seed, n_customers)
-    shift = dt.datetime.now(dt.UTC).timestamp() - world.now  # the world's "now" becomes today
+    shift = history_shift(world.now, dt.datetime.now(dt.UTC).timestamp())
     with session_scope() as s:
         esp_config.put_connection(s, workspace_id, EspConnectionIn(
             provider="outbox", from_email="news@demo.example", from_name="Demo shop"))
@@ -66,9 +75,10 @@ def seed_demo(workspace_id: str, n_customers: int = 2000, seed: int = 7, fit: bo
         _launch_demo_campaign(workspace_id)
 
 
-def _launch_demo_campaign(workspace_id: str) -> None:
-    now = dt.datetime.now(dt.UTC)
-    body = CampaignCreate.model_validate({
+def demo_campaign_body(now: dt.datetime) -> CampaignCreate:
+    """The demo's campaign: its window opens now, so the holdout and the customers whose best hour is now
+    are sent within minutes of `make run`; the rest follow at their own best hours over the day."""
+    return CampaignCreate.model_validate({
         "name": "Winter sale (demo)", "subject_variants": list(SUBJECTS[:3]),
         "template_html": "<h1>Hello {{ customer.attributes.first_name }}</h1>{{ content }}"
                          '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>',
@@ -80,6 +90,10 @@ def _launch_demo_campaign(workspace_id: str) -> None:
         "strategy": "optimal", "quiet_hours": {"start": 22, "end": 7},
         "holdout_fraction": 0.1, "exploration": 0.05,
     })
+
+
+def _launch_demo_campaign(workspace_id: str) -> None:
+    body = demo_campaign_body(dt.datetime.now(dt.UTC))
     with session_scope() as s:
         camp = campaigns.create_campaign(s, workspace_id, body)
         launch.launch(s, workspace_id, camp.id)

@@ -5,7 +5,9 @@ What the API shows (`send_time_for`) and what planning reads for a whole audienc
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from sqlalchemy import text
@@ -14,8 +16,8 @@ from sqlmodel import Session, col, select
 from app.campaigns.audience import AudienceRows
 from app.core.bulk import int_array_literal, positions
 from app.core.db import is_postgres
-from app.models import Customer, CustomerProfile, ModelVersion
-from app.sendtime import OFFSET_SOURCE_NAMES, cold_start_scores, explain
+from app.models import Customer, CustomerProfile, CustomerStats, ModelVersion
+from app.sendtime import OFFSET_SOURCE_NAMES, checked_explanation, cold_start_scores, explain
 
 DEFAULT_HOUR = 10
 
@@ -47,7 +49,11 @@ def send_time_for(session: Session, customer: Customer) -> dict[str, Any]:
     """A customer's `send_time` object: their fitted profile, else a cold start, else the default hour."""
     prof = session.get(CustomerProfile, customer.id)
     if prof is not None:
-        return profile_view(prof)
+        view = profile_view(prof)
+        view["explanation"] = checked_explanation(
+            view["explanation"], best_hour=int(prof.best_hour), source=prof.source, peak_start=int(prof.peak_start),
+            peak_end=int(prof.peak_end), local_open_hours=local_open_hours(session, customer))
+        return view
     model = latest_model(session, customer.workspace_id)
     if model is not None:
         return cold_start_view(model.params, customer)
@@ -59,6 +65,21 @@ def send_time_for(session: Session, customer: Customer) -> dict[str, Any]:
         "source": "default",
         "explanation": f"No model fitted yet: using the default hour {DEFAULT_HOUR:02d}:00 until opens arrive.",
     }
+
+
+def local_open_hours(session: Session, customer: Customer) -> list[int] | None:
+    """The customer's own human opens by local hour (their time zone's offset now), None without statistics."""
+    stats = session.get(CustomerStats, customer.id)
+    if stats is None or not stats.open_hours:
+        return None
+    tz = customer.timezone or customer.inferred_timezone
+    try:
+        offset = dt.datetime.now(ZoneInfo(tz)).utcoffset() if tz else None
+    except (ZoneInfoNotFoundError, ValueError):
+        offset = None
+    shift = int(offset.total_seconds() // 3600) if offset is not None else 0
+    utc = list(stats.open_hours)[:24]
+    return [int(utc[(h - shift) % 24]) for h in range(24)]
 
 
 def decode_scores(blob: bytes) -> np.ndarray:

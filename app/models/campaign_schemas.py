@@ -92,8 +92,59 @@ class CampaignCreate(BaseModel):
         return self
 
 
+class CampaignPatch(BaseModel):
+    """Any field of `CampaignCreate`; the merged campaign is validated as a whole."""
+
+    model_config = {"extra": "forbid"}
+    name: str | None = None
+    subject_variants: list[str] | None = None
+    template_html: str | None = None
+    template_text: str | None = None
+    content_blocks: dict[str, str] | None = None
+    audience: dict[str, Any] | None = None
+    window: dict[str, Any] | None = None
+    strategy: str | None = None
+    fixed_local_hour: int | None = None
+    quiet_hours: dict[str, Any] | None = None
+    holdout_fraction: float | None = None
+    exploration: float | None = None
+    frequency_cap_hours: int | None = None
+
+
 class PreviewIn(BaseModel):
-    external_id: str
+    external_id: str = Field(min_length=1, max_length=255)
+
+
+class TestSendIn(BaseModel):
+    """Addresses to send one test copy to, rendered for the customer `external_id` (else a sample)."""
+
+    emails: list[str] = Field(min_length=1, max_length=10)
+    external_id: str | None = Field(default=None, max_length=255)
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        out = []
+        for e in v:
+            e = e.strip()
+            local, _, domain = e.rpartition("@")
+            if not local or "." not in domain or len(e) > 320 or any(c.isspace() or c in "<>,;\"" for c in e):
+                raise ValueError(f"not an e-mail address: {e[:80]!r}")
+            out.append(e)
+        return out
+
+
+class LaunchIn(BaseModel):
+    """An optional later instant to launch at (planning starts then); none launches now."""
+
+    launch_at: dt.datetime | None = None
+
+    @field_validator("launch_at")
+    @classmethod
+    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("times need an offset, e.g. 2026-12-01T09:00:00Z")
+        return v.astimezone(dt.UTC) if v is not None else None
 
 
 class WindowOut(BaseModel):
@@ -188,6 +239,30 @@ class LaunchOut(BaseModel):
     id: str
     status: CampaignStatus
     job_id: str
+    launch_at: dt.datetime | None = None
+
+
+class CampaignCheckOut(BaseModel):
+    """What a launch would do now; a launch refuses with 422 what `errors` lists."""
+
+    model_config = ConfigDict(extra="allow")
+    audience_size: int
+    will_send: int
+    frequency_capped: int
+    quiet_hours_moved: int
+    warnings: list[Any]
+    errors: list[Any]
+
+
+class TestSendOut(BaseModel):
+    """Test copies handed to the ESP (never counted in results)."""
+
+    model_config = ConfigDict(extra="allow")
+    test: bool
+    provider: str
+    sent: int
+    subject: str | None
+    message_ids: list[str]
 
 
 class PreviewOut(BaseModel):

@@ -240,6 +240,7 @@ class Campaign(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
     launched_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
     finished_at: dt.datetime | None = Field(default=None, sa_column=ts_col())
+    launch_at: dt.datetime | None = Field(default=None, sa_column=ts_col())  # a launch scheduled for later
 
 
 class Message(SQLModel, table=True):

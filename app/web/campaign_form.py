@@ -25,7 +25,7 @@ TEXT_FIELDS = (
     "name", "subject_variants", "template_html", "template_text", "audience_mode", "audience_ids",
     "audience_where", "audience_segment", "window_start", "window_end", "window_tz", "strategy", "fixed_local_hour",
     "quiet_start", "quiet_end", "holdout_fraction", "exploration", "frequency_cap_hours", "preview_external_id",
-    "draft_id",
+    "draft_id", "test_emails", "launch_at",
 )
 MIN_BLOCK_ROWS = 3
 MAX_BLOCK_ROWS = 50

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from app.campaigns import audience, launch, preview, slots
+from app.campaigns import audience, check, intervals, launch, preview, rendering, slots
 from app.campaigns import service as campaigns
 from app.campaigns import stats as campaign_stats
 from app.core.db import is_postgres
 from app.core.errors import Invalid, NotFound, ServiceError
 from app.customers.service import get_customer
+from app.delivery import test_copies
+from app.delivery.dispatch import customer_context
 from app.models import (
     Campaign,
     CampaignStatus,
@@ -22,11 +26,11 @@ from app.models import (
     CustomerStatus,
     Job,
     JobStatus,
-    Message,
     MessageStatus,
     Segment,
     Workspace,
 )
+from app.models.campaign_schemas import TestSendIn
 from app.models.status import UNSENT, sql_in
 from app.web import charts
 from app.web.campaign_form import CampaignForm, Errors, invalid_field, parse
@@ -43,15 +47,45 @@ def _rate(k: int, n: int) -> float | None:
 def campaign_rows(session: Session, workspace_id: str, limit: int = 50) -> list[dict[str, Any]]:
     """One row per campaign, newest first: status, size and human open and click rates."""
     rows = []
+    sample = session.exec(select(Customer).where(Customer.workspace_id == workspace_id,
+                                                 Customer.status == "subscribed").order_by(col(Customer.id))).first()
     for camp in campaigns.list_campaigns(session, workspace_id, limit):
         counts = campaign_stats.campaign_stats(session, camp)["counts"]
         rows.append({
             "id": camp.id, "name": camp.name, "status": camp.status, "created_at": camp.created_at,
+            "subject": rendered_subject(camp, sample),
             "window_start": camp.window_start, "planned": counts["planned"], "sent": counts["sent"],
             "open_rate": _rate(counts["opened"], counts["sent"]),
             "click_rate": _rate(counts["clicked"], counts["sent"]),
         })
     return rows
+
+
+def rendered_subject(camp: Campaign, customer: Customer | None) -> str:
+    """The first subject as a customer sees it (the first subscribed one, else a sample), not as Jinja."""
+    ctx = rendering.sample_context()
+    if customer is not None:
+        ctx["customer"] = customer_context(customer)
+    try:
+        return rendering.text_env().from_string(camp.subject_variants[0]).render(**ctx).strip()
+    except Exception:  # noqa: BLE001 - a subject that fails for this customer is shown as written
+        return camp.subject_variants[0]
+
+
+def _with_examples(session: Session, camp: Campaign, variants: dict[str, Any]) -> dict[str, Any]:
+    """Each subject variant as the first subscribed customer sees it, beside its template."""
+    sample = session.exec(select(Customer).where(Customer.workspace_id == camp.workspace_id,
+                                                 Customer.status == "subscribed").order_by(col(Customer.id))).first()
+    ctx = rendering.sample_context()
+    if sample is not None:
+        ctx["customer"] = customer_context(sample)
+    for v in variants["subjects"]:
+        source = v.get("subject") or ""
+        try:
+            v["example"] = rendering.text_env().from_string(source).render(**ctx).strip()
+        except Exception:  # noqa: BLE001 - a subject that fails for this customer is shown as written
+            v["example"] = source
+    return variants
 
 
 def local_hour_counts(session: Session, camp: Campaign, default_tz: str) -> tuple[list[int], list[int]]:
@@ -143,6 +177,10 @@ def campaign_page(session: Session, ws: Workspace, campaign_id: str) -> dict[str
                                       title="Delivery funnel"),
         "ci_chart": charts.interval(ci_rows, title="Uplift over the holdout, with 95% confidence intervals"),
         "messages": campaigns.list_messages(session, ws.id, camp.id, 20, None)["items"],
+        "variants": _with_examples(session, camp, stats["variants"]),
+        "links": stats["links"],
+        "min_sample": intervals.MIN_SAMPLE,
+        "check": check.check(session, camp) if camp.status == CampaignStatus.DRAFT else None,
         "can_launch": camp.status == CampaignStatus.DRAFT,
         "can_cancel": camp.status in campaigns.CANCELLABLE,
     }
@@ -159,7 +197,118 @@ def customer_choices(session: Session, workspace_id: str, limit: int = 50) -> li
 
 def preview_for(session: Session, ws: Workspace, campaign_id: str, external_id: str) -> dict[str, Any]:
     """The preview of one customer's email with the planned time in UTC and in their own zone."""
-    out = preview.preview(session, ws.id, campaign_id, external_id)
+    return _local(session, ws, preview.preview(session, ws.id, campaign_id, external_id), external_id)
+
+
+@dataclass
+class DraftResult:
+    """The outcome of submitting the campaign form."""
+
+    form: CampaignForm
+    errors: Errors = field(default_factory=dict)
+    draft_id: str | None = None
+    preview: dict[str, Any] | None = None
+    check: dict[str, Any] | None = None
+    test: dict[str, Any] | None = None
+    saved: bool = False
+    redirect: str | None = None
+
+
+def _preview_unsaved(session: Session, ws: Workspace, result: DraftResult, data: Any) -> None:
+    """Render the form's campaign for one customer without storing anything."""
+    external_id = result.form.get("preview_external_id").strip()
+    if not external_id:
+        result.errors = {"preview_external_id": ["choose a customer (external id) to preview"]}
+        return
+    try:
+        camp = campaigns.unsaved_campaign(ws.id, data, result.draft_id)
+        out = preview.preview_campaign(session, camp, external_id, saved=False)
+        result.preview = _local(session, ws, out, external_id)
+    except Invalid as exc:
+        key, msg = invalid_field(exc)
+        result.errors = {key: [msg]}
+    except NotFound:
+        result.errors = {"preview_external_id": [f"no customer with external id “{external_id[:80]}”"]}
+    except ServiceError as exc:
+        result.errors = {"preview_external_id": [exc.message]}
+    except Exception as exc:  # noqa: BLE001 - a template failing on this customer's data is the marketer's to fix
+        result.errors = {"preview_external_id": [f"could not render for this customer: {type(exc).__name__}: {exc}"]}
+
+
+def _store(session: Session, ws: Workspace, result: DraftResult, data: Any) -> Campaign | None:
+    """Create the draft, or update the one this form edits; errors at their fields."""
+    try:
+        if result.draft_id:
+            camp = campaigns.update_campaign(session, ws.id, result.draft_id, data.model_dump())
+        else:
+            camp = campaigns.create_campaign(session, ws.id, data)
+    except Invalid as exc:
+        session.rollback()
+        key, msg = invalid_field(exc)
+        result.errors = {key: [msg]}
+        return None
+    except ServiceError as exc:  # gone, or launched meanwhile
+        session.rollback()
+        result.errors = {"_form": [exc.message]}
+        return None
+    result.draft_id = camp.id
+    result.form.values["draft_id"] = camp.id
+    result.saved = True
+    return camp
+
+
+def _launch_at(form: CampaignForm, tz: str) -> tuple[dt.datetime | None, str | None]:
+    raw = form.get("launch_at").strip()
+    if not raw:
+        return None, None
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        return None, "the launch time must be a date and time"
+    return (value.replace(tzinfo=slots.zone(tz)) if value.tzinfo is None else value), None
+
+
+def submit_draft(session: Session, ws: Workspace, form: CampaignForm, action: str) -> DraftResult:
+    """Preview the form (nothing stored), or store it as a draft and then check, test-send or launch it."""
+    result = DraftResult(form=form, draft_id=form.get("draft_id") or None)
+    data, errors = parse(form)
+    if data is None:
+        result.errors = errors
+        return result
+    if action == "preview":
+        _preview_unsaved(session, ws, result, data)
+        return result
+    camp = _store(session, ws, result, data)
+    if camp is None:
+        return result
+    if action == "check":
+        result.check = check.check(session, camp)
+    elif action == "test":
+        emails = [e.strip() for e in re.split(r"[\s,;]+", form.get("test_emails")) if e.strip()]
+        try:
+            body = TestSendIn(emails=emails, external_id=form.get("preview_external_id").strip() or None)
+            result.test = test_copies.send_test_copies(session, ws.id, camp.id, body.emails, body.external_id)
+        except ValidationError as exc:
+            result.errors = {"test_emails": [e["msg"].removeprefix("Value error, ") for e in exc.errors()]}
+        except ServiceError as exc:
+            result.errors = {"test_emails": [exc.message]}
+    elif action == "launch":
+        at, bad = _launch_at(form, form.get("window_tz").strip() or "UTC")
+        if bad:
+            result.errors = {"launch_at": [bad]}
+            return result
+        try:
+            launch.launch(session, ws.id, camp.id, at)
+        except ServiceError as exc:
+            session.rollback()
+            result.errors = {"_form": [exc.message]}
+            result.check = check.check(session, camp)
+            return result
+        result.redirect = f"/campaigns/{camp.id}"
+    return result
+
+
+def _local(session: Session, ws: Workspace, out: dict[str, Any], external_id: str) -> dict[str, Any]:
     cust = get_customer(session, ws.id, external_id)
     tz = cust.timezone or cust.inferred_timezone or ws.default_timezone
     at = out.get("scheduled_at")
@@ -167,71 +316,3 @@ def preview_for(session: Session, ws: Workspace, campaign_id: str, external_id: 
     out["local_at"] = at.astimezone(slots.zone(tz)) if isinstance(at, dt.datetime) else None
     out["external_id"] = external_id
     return out
-
-
-@dataclass
-class DraftResult:
-    """The outcome of submitting the new-campaign form."""
-
-    form: CampaignForm
-    errors: Errors = field(default_factory=dict)
-    draft_id: str | None = None
-    preview: dict[str, Any] | None = None
-    redirect: str | None = None
-
-
-def _discard_draft(session: Session, workspace_id: str, draft_id: str) -> None:
-    """Drop the draft this form made before (each submit stores the form anew; drafts have no messages)."""
-    if not draft_id:
-        return
-    camp = session.get(Campaign, draft_id)
-    if (camp is None or camp.workspace_id != workspace_id or camp.status != CampaignStatus.DRAFT
-            or camp.launched_at is not None):
-        return
-    if session.exec(select(Message.id).where(Message.campaign_id == camp.id).limit(1)).first() is not None:
-        return
-    session.delete(camp)
-    session.commit()
-
-
-def submit_draft(session: Session, ws: Workspace, form: CampaignForm, action: str) -> DraftResult:
-    """Store the form as a draft (replacing this form's previous draft), then preview or launch it."""
-    result = DraftResult(form=form, draft_id=form.get("draft_id") or None)
-    data, errors = parse(form)
-    if data is None:
-        result.errors = errors
-        return result
-    try:
-        camp = campaigns.create_campaign(session, ws.id, data)
-    except Invalid as exc:
-        session.rollback()
-        key, msg = invalid_field(exc)
-        result.errors = {key: [msg]}
-        return result
-    _discard_draft(session, ws.id, form.get("draft_id"))
-    result.draft_id = camp.id
-    form.values["draft_id"] = camp.id
-    if action == "launch":
-        try:
-            launch.launch(session, ws.id, camp.id)
-        except ServiceError as exc:
-            session.rollback()
-            result.errors = {"_form": [exc.message]}
-            return result
-        result.redirect = f"/campaigns/{camp.id}"
-        return result
-    if action == "preview":
-        external_id = form.get("preview_external_id").strip()
-        if not external_id:
-            result.errors = {"preview_external_id": ["choose a customer (external id) to preview"]}
-            return result
-        try:
-            result.preview = preview_for(session, ws, camp.id, external_id)
-        except NotFound:
-            result.errors = {"preview_external_id": [f"no customer with external id “{external_id[:80]}”"]}
-        except ServiceError as exc:
-            result.errors = {"preview_external_id": [exc.message]}
-        except Exception as exc:  # noqa: BLE001 - a template failing on this customer's data is the marketer's to fix
-            msg = f"could not render for this customer: {type(exc).__name__}: {exc}"
-            result.errors = {"preview_external_id": [msg]}
-    return result

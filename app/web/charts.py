@@ -177,3 +177,25 @@ def _pp(v: float) -> str:
     if abs(pts) < 0.05:
         return "0 pp"
     return f"{pts:+.1f} pp".replace("-", "−")
+
+
+def calibration(rows: Sequence[tuple[str, float, float]], *, title: str) -> Markup:
+    """Predicted beside observed rate per group (e.g. a reliability table's bins): two bars a row, in percent."""
+    width, row = 600, 44
+    label_w, num_w = 150, 150
+    height = row * len(rows) + 8
+    top_val = max([max(p, o) for _, p, o in rows] + [1e-9])
+    desc = "; ".join(f"{name}: predicted {p * 100:.1f}%, observed {o * 100:.1f}%" for name, p, o in rows)
+    out = _svg_open(width, height, title, desc, "calibration-chart")
+    bar_w = width - label_w - num_w
+    for i, (name, p, o) in enumerate(rows):
+        y = 4 + i * row
+        out.append(f'<text class="label" x="{label_w - 10}" y="{y + 24}" text-anchor="end">{escape(name)}</text>')
+        for j, (v, css) in enumerate(((p, "bar predicted"), (o, "bar observed"))):
+            w = max(v / top_val * bar_w, 1.0 if v else 0.0)
+            out.append(f'<rect class="{css}" x="{label_w}" y="{y + 6 + j * 16}" width="{w:.1f}" height="14" '
+                       f'rx="3"/>')
+        out.append(f'<text class="num" x="{label_w + bar_w + 10}" y="{y + 24}">'
+                   f"{escape(f'{p * 100:.1f}% / {o * 100:.1f}%')}</text>")
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 - every interpolated text above is escaped

@@ -11,8 +11,8 @@ from sqlmodel import Session, col, select
 
 from app.customers import gdpr
 from app.customers.service import get_customer
-from app.models import ModelVersion, Workspace
-from app.web import charts
+from app.models import Campaign, ModelVersion, Workspace
+from app.web import charts, models_views
 
 MAX_EVENTS = 50
 KIND_TITLES = {"sendtime": "Send time", "subject": "Subject lines", "category": "Content categories",
@@ -41,9 +41,22 @@ def customer_page(session: Session, ws: Workspace, external_id: str) -> dict[str
             desc=f"Best hour {best:02d}:00 local, source {st['source']}. {st['explanation']}",
         ),
         "events": events,
+        "history": list(reversed(export["history"]))[:10],
+        "history_count": len(export["history"]),
+        "history_opens": sum(1 for h in export["history"] if h["opened_at"] is not None),
         "messages": list(reversed(export["messages"]))[:20],
+        "campaign_names": _campaign_names(session, ws.id, {m["campaign_id"] for m in export["messages"]}),
         "statistics": export.get("statistics"),
     }
+
+
+def _campaign_names(session: Session, workspace_id: str, ids: set[str]) -> dict[str, str]:
+    """The names of the campaigns a customer's messages belong to (pages name campaigns, not ids)."""
+    if not ids:
+        return {}
+    rows = session.exec(select(Campaign.id, Campaign.name).where(Campaign.workspace_id == workspace_id,
+                                                                 col(Campaign.id).in_(sorted(ids)))).all()
+    return {cid: name for cid, name in rows}
 
 
 def models_page(session: Session, workspace_id: str, limit: int = 200) -> list[dict[str, Any]]:
@@ -61,7 +74,11 @@ def models_page(session: Session, workspace_id: str, limit: int = 200) -> list[d
         latest = kinds[kind][0]
         metrics = dict(latest.metrics or {})
         table = metrics.pop("table", None) if kind == "simulation" else None
+        lines, chart = models_views.summary(kind, metrics)
+        metrics = models_views.with_dates(metrics)
         out.append({
+            "summary": lines,
+            "chart": chart,
             "kind": kind,
             "title": KIND_TITLES.get(kind, kind.replace("_", " ").capitalize()),
             "latest": latest,

@@ -94,6 +94,7 @@ def _new_page(ctx: Ctx, db: SessionDep, result: campaign_views.DraftResult, extr
               status_code: int = 200) -> HTMLResponse:
     return ctx.page("campaign_new.html", "new", status_code, form=result.form, errors=result.errors,
                     preview=result.preview, draft_id=result.draft_id, blocks=result.form.block_rows(extra_blocks),
+                    check=result.check, test=result.test, saved=result.saved,
                     excerpts=campaign_form.excerpts(result.form, result.errors),
                     timezones=campaign_form.timezones(),
                     customers=campaign_views.customer_choices(db, ctx.ws.id),
@@ -121,10 +122,27 @@ def campaign_submit(ctx: CtxDep, db: SessionDep, form: FormDep) -> Response:
     draft = campaign_form.from_form(form)
     if action == "add_block":
         return _new_page(ctx, db, campaign_views.DraftResult(form=draft, draft_id=draft.get("draft_id") or None), 1)
-    result = campaign_views.submit_draft(db, ctx.ws, draft, action if action in ("preview", "launch") else "save")
+    known = ("preview", "check", "test", "launch")
+    result = campaign_views.submit_draft(db, ctx.ws, draft, action if action in known else "save")
     if result.redirect:
         return _see(result.redirect)
-    return _new_page(ctx, db, result, status_code=422 if result.errors and not result.draft_id else 200)
+    # 422 when the form itself is invalid; a preview customer that is not found is an answer, not an error.
+    invalid = set(result.errors) - {"preview_external_id", "test_emails"}
+    return _new_page(ctx, db, result, status_code=422 if invalid and not result.saved else 200)
+
+
+@router.get("/campaigns/{campaign_id}/edit", response_class=HTMLResponse)
+def campaign_edit(campaign_id: str, ctx: CtxDep, db: SessionDep) -> Response:
+    """The form filled from a draft; saving it updates the draft. A launched campaign opens its page."""
+    try:
+        camp = campaigns.get_campaign(db, ctx.ws.id, campaign_id)
+    except NotFound:
+        return ctx.page("not_found.html", "campaigns", 404, what="campaign")
+    if camp.status != "draft":
+        return _see(f"/campaigns/{campaign_id}")
+    form = campaign_form.from_campaign(campaigns.campaign_view(camp), ctx.ws.default_timezone)
+    form.values["draft_id"] = camp.id
+    return _new_page(ctx, db, campaign_views.DraftResult(form=form, draft_id=camp.id))
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
@@ -150,12 +168,15 @@ def campaign_detail(campaign_id: str, ctx: CtxDep, db: SessionDep, preview: str 
 
 @router.post("/campaigns/{campaign_id}/{action}")
 def campaign_action(campaign_id: str, action: str, ctx: CtxDep, db: SessionDep, form: FormDep) -> Response:
-    """Launch or cancel, then back to the campaign page (with the reason if it was refused)."""
+    """Launch, cancel or delete (a draft), then back to the page (with the reason if it was refused)."""
     try:
         if action == "launch":
             launch.launch(db, ctx.ws.id, campaign_id)
         elif action == "cancel":
             campaigns.cancel_campaign(db, ctx.ws.id, campaign_id)
+        elif action == "delete":
+            campaigns.delete_campaign(db, ctx.ws.id, campaign_id)
+            return _see("/campaigns")
         else:
             raise NotFound("no such action")
     except NotFound:

@@ -241,3 +241,182 @@ def test_sign_in_fix_template_preview_launch_and_see_charts(server, celery_worke
         DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
         for png in sorted(SHOTS.glob("*.png")):
             shutil.copy2(png, DOCS_SHOTS / png.name)
+
+
+def _seed_recent_campaign(ws_id: str) -> None:
+    """A campaign sent two hours ago to every second customer: the frequency cap will skip them."""
+    from sqlmodel import select
+
+    from app.campaigns import service as campaigns
+    from app.models import Customer, Message
+    from app.models.base import utcnow
+    from app.models.campaign_schemas import CampaignCreate
+    from tests.dashboard.helpers import campaign_body
+
+    with session_scope() as s:
+        camp = campaigns.create_campaign(s, ws_id, CampaignCreate.model_validate(campaign_body(name="Flash sale")))
+        camp.status = "sent"
+        s.add(camp)
+        sent_at = utcnow() - dt.timedelta(hours=2)
+        for i, cust in enumerate(s.exec(select(Customer).where(Customer.workspace_id == ws_id)
+                                        .order_by(Customer.id)).all()):
+            if i % 2 == 0:
+                s.add(Message(workspace_id=ws_id, campaign_id=camp.id, customer_id=cust.id, arm="personalized",
+                              scheduled_at=sent_at, sent_at=sent_at, status="sent", subject_index=0))
+        s.commit()
+
+
+def _readers_answer(server: str, ws_id: str, campaign_id: str) -> int:
+    """The recipients answer through the outbox webhook: everyone who got subject 2 opens, one in three of the
+    others; some click one of two links."""
+    import json
+
+    from sqlalchemy import text
+
+    from app.esp import outbox
+    from app.ingest import ingestion, webhooks
+    from tests.support import wait_for
+
+    with session_scope() as s:
+        rows = s.execute(text("SELECT m.id, c.email, m.subject_index FROM message m JOIN customer c "
+                              "ON c.id = m.customer_id WHERE m.campaign_id = :c AND m.status = 'sent' ORDER BY m.id"),
+                         {"c": campaign_id}).all()
+    now = int(time.time())
+    ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
+    events = []
+    for i, (mid, email, subject_index) in enumerate(rows):
+        events.append({"type": "delivered", "message_id": mid, "email": email, "timestamp": now - 600,
+                       "id": f"d-{mid}"})
+        if subject_index == 1 or i % 3 == 0:
+            events.append({"type": "opened", "message_id": mid, "email": email, "timestamp": now - 60,
+                           "user_agent": ua, "id": f"o-{mid}"})
+            if i % 2 == 0:
+                link = "https://shop.example/coats" if i % 4 == 0 else "https://shop.example/tents"
+                events.append({"type": "clicked", "message_id": mid, "email": email, "timestamp": now - 30,
+                               "url": link, "user_agent": ua, "id": f"c-{mid}"})
+    body = json.dumps({"events": events}).encode()
+    r = httpx.post(f"{server}/v1/webhooks/outbox/{ws_id}", content=body, timeout=30,
+                   headers={"X-Outbox-Signature": outbox.sign(body, webhooks.outbox_key(ws_id)),
+                            "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    for inbox_id in ingestion.pending_inbox_ids(older_than=0):
+        ingestion.process_inbox(inbox_id)
+
+    def ingested() -> bool:
+        with session_scope() as s:
+            return s.execute(text("SELECT COUNT(*) FROM webhook_inbox WHERE workspace_id = :w "
+                                  "AND processed_at IS NULL"), {"w": ws_id}).scalar_one() == 0
+
+    wait_for(ingested, timeout=60)
+    return len(rows)
+
+
+def test_check_names_the_typo_test_send_cap_warning_launch_and_variant_results(server, celery_worker_proc):
+    """The marketer's campaign day: a deliberate undefined variable named by the pre-launch check, fixed; a
+    test send; the audience size and the frequency-cap warning; launch; per-variant results with intervals."""
+    _ensure_chromium()
+    from playwright.sync_api import expect, sync_playwright
+    from sqlalchemy import text
+
+    from app.core.config import get_settings
+    from app.core.queue import enqueue
+
+    ws_id, key = make_workspace(60)
+    with session_scope() as s:
+        esp_config.put_connection(s, ws_id, EspConnectionIn(provider="outbox", from_email="news@shop.example",
+                                                            from_name="Shop"))
+    _seed_recent_campaign(ws_id)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        ctx = browser.new_context(viewport={"width": 1360, "height": 900})
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: problems.append(str(e)))
+
+        def shot(name: str) -> None:
+            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+        page.goto(server + "/signin")
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(server + "/campaigns")
+
+        page.get_by_role("link", name="New campaign").first.click()
+        page.get_by_label("Name", exact=True).fill("Spring launch")
+        page.get_by_label("Subject variants").fill("{{ customer.attributes.first_name }}, spring is here\n"
+                                                   "New in: the spring collection")
+        page.get_by_label("HTML template").fill(
+            "<h1>Hello {{ customer.attributes.first_name }}</h1>\n{{ contnet }}\n"
+            '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>')
+        page.get_by_label("Block 1 name").fill("outdoor")
+        page.get_by_label("Block 1 HTML").fill("<p>Tents</p>")
+        page.get_by_label("Block 2 name").fill("fashion")
+        page.get_by_label("Block 2 HTML").fill("<p>Coats</p>")
+        now = dt.datetime.now(dt.UTC)
+        page.get_by_label("Time zone of these times").fill("UTC")
+        page.get_by_label("Window start").fill(now.strftime("%Y-%m-%dT%H:%M"))
+        # A short window: every send (explored ones too) is due within minutes.
+        page.get_by_label("Window end").fill((now + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"))
+        page.get_by_label("Strategy").select_option("immediate")
+        page.locator("#quiet_start").fill("")
+        page.locator("#quiet_end").fill("")
+        page.get_by_label("Holdout fraction").fill("0.1")
+        page.get_by_label("Exploration").fill("1")  # subjects drawn at random: both variants get sends
+        page.get_by_label("Preview for customer").fill("c1")
+
+        # The check names the typo and blocks the launch.
+        page.get_by_role("button", name="Check before launch").click()
+        expect(page.locator(".check-errors")).to_contain_text("undefined variable 'contnet'")
+        shot("13-check-names-the-typo")
+
+        # Fixed: no errors; the audience size and the frequency-cap warning.
+        html = page.get_by_label("HTML template").input_value().replace("contnet", "content")
+        page.get_by_label("HTML template").fill(html)
+        page.get_by_role("button", name="Check before launch").click()
+        expect(page.locator('[data-testid="audience-size"]').first).to_have_text("60")
+        expect(page.locator(".check-warnings")).to_contain_text("30 of 60 customers are skipped by the frequency cap")
+        assert page.locator(".check-errors").count() == 0
+        shot("14-check-audience-and-cap")
+
+        # A test send through the workspace's ESP (the outbox here), marked as a test.
+        page.get_by_label("Send a test to").fill("qa@shop.example")
+        page.get_by_role("button", name="Send test").click()
+        expect(page.locator("#test-result")).to_contain_text("Test sent to 1 address through outbox")
+        emls = list((get_settings().outbox_dir / ws_id).glob("*.eml"))
+        assert len(emls) == 1 and "[Test] Ann1, spring is here" in emls[0].read_text()
+        shot("15-test-send")
+
+        # Launch: planned by the worker, sent by dispatch ticks (as beat would enqueue them).
+        page.get_by_role("button", name="Launch campaign").click()
+        expect(page.locator("h1")).to_contain_text("Spring launch")
+        campaign_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+        t0 = time.time()
+        while time.time() - t0 < 300:
+            enqueue("sendwise.dispatch.tick")
+            with session_scope() as s:
+                status = s.execute(text("SELECT status FROM campaign WHERE id = :c"), {"c": campaign_id}).scalar_one()
+            if status == "sent":
+                break
+            time.sleep(1)
+        assert status == "sent"
+        sent = _readers_answer(server, ws_id, campaign_id)
+        assert sent == 30  # the other 30 were skipped by the frequency cap
+
+        page.goto(f"{server}/campaigns/{campaign_id}")
+        table = page.locator("#variants-h + .table-wrap table")
+        expect(table).to_contain_text("New in: the spring collection")
+        expect(table.locator(".badge-ok")).to_have_text("leader")
+        expect(table).to_contain_text("[")  # an interval beside each rate with enough sends
+        expect(page.get_by_text("Clicks per link")).to_be_visible()
+        expect(page.get_by_text("https://shop.example/tents")).to_be_visible()
+        # Three or so holdout sends: the uplift says so instead of showing a narrow interval.
+        expect(page.locator("#arms-h ~ p.hint").first).to_contain_text("not enough data yet")
+        expect(page.get_by_role("link", name="Export results (CSV)")).to_be_visible()
+        shot("16-variant-results")
+        browser.close()
+
+    assert not problems, problems
+    if os.environ.get("SENDWISE_SCREENSHOTS") == "1":
+        for name in ("13-check-names-the-typo", "14-check-audience-and-cap", "15-test-send", "16-variant-results"):
+            shutil.copy2(SHOTS / f"{name}.png", DOCS_SHOTS / f"{name}.png")

@@ -206,18 +206,39 @@ def test_preview_then_launch(client, shop):
     assert r.status_code == 200, r.text
     assert 'sandbox=""' in r.text and "srcdoc=" in r.text and "Hello Ann1" in r.text
     assert "Launch campaign" in r.text and "Why" in r.text
+    # A preview stores nothing: no draft appears however often the form is previewed.
+    assert not re.search(r'name="draft_id" value="([0-9a-f]{32})"', r.text)
+    client.post("/campaigns/new", data=_form(token, name="Spring 2"))
+    with session_scope() as s:
+        assert s.exec(select(Campaign).where(Campaign.workspace_id == shop[0])).all() == []
+    # Saving stores one draft; saving again updates it in place.
+    r = client.post("/campaigns/new", data=_form(token, name="Spring 1", action="save"))
     draft_id = re.search(r'name="draft_id" value="([0-9a-f]{32})"', r.text).group(1)
-    # Previewing again replaces the draft instead of piling drafts up.
-    r = client.post("/campaigns/new", data=_form(token, draft_id=draft_id, name="Spring 2"))
-    draft2 = re.search(r'name="draft_id" value="([0-9a-f]{32})"', r.text).group(1)
-    r = client.post("/campaigns/new", data=_form(token, draft_id=draft2, name="Spring 2", action="launch"),
+    r = client.post("/campaigns/new", data=_form(token, draft_id=draft_id, name="Spring 2", action="save"))
+    assert re.search(r'name="draft_id" value="([0-9a-f]{32})"', r.text).group(1) == draft_id
+    r = client.post("/campaigns/new", data=_form(token, draft_id=draft_id, name="Spring 2", action="launch"),
                     follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"].startswith("/campaigns/")
+    assert r.status_code == 303 and r.headers["location"] == f"/campaigns/{draft_id}"
     with session_scope() as s:
         rows = s.exec(select(Campaign).where(Campaign.workspace_id == shop[0])).all()
         assert [(c.name, c.status) for c in rows] == [("Spring 2", "planning")]
     page = client.get(r.headers["location"])
     assert page.status_code == 200 and "Planning" in page.text and 'http-equiv="refresh"' in page.text
+
+
+def test_edit_check_and_delete_a_draft_in_the_dashboard(client, shop):
+    token = sign_in(client, shop[1])
+    typo = '<p>{{ contnet }}</p><a href="{{ unsubscribe_url }}">U</a>'
+    r = client.post("/campaigns/new", data=_form(token, name="Typo", action="check", template_html=typo))
+    assert r.status_code == 200 and "contnet" in r.text and "Launch is blocked" in r.text
+    draft_id = re.search(r'name="draft_id" value="([0-9a-f]{32})"', r.text).group(1)
+    page = client.get(f"/campaigns/{draft_id}")
+    assert "contnet" in page.text and 'data-testid="audience-size"' in page.text
+    edit = client.get(f"/campaigns/{draft_id}/edit")
+    assert edit.status_code == 200 and "{{ contnet }}" in edit.text and draft_id in edit.text
+    r = client.post(f"/campaigns/{draft_id}/delete", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/campaigns"
+    assert client.get(f"/campaigns/{draft_id}").status_code == 404
 
 
 def test_preview_for_an_unknown_customer_is_an_error_at_the_field(client, shop):
@@ -392,3 +413,24 @@ def test_chart_svg_escapes_and_scales():
     bars = str(charts.hour_bars([charts.Series([0] * 23 + [7], "bar", "n")], title="t", desc="d"))
     assert bars.count('class="bar"') == 1 and "23:00 — 7 emails" in bars
     assert charts.nice_step(0) == 1.0 and charts.nice_step(47) == 20
+
+
+def test_models_page_says_in_plain_words_what_the_model_knows(client, shop):
+    ws_id, key = shop
+    with session_scope() as s:
+        s.add(ModelVersion(workspace_id=ws_id, kind="sendtime", version=1, rows_used=40000, metrics={
+            "rows_used": {"sends": 40000, "cox_rows": 9000, "customers": 2000}, "personal_share": 0.845,
+            "mean_predicted": 0.188, "observed_rate": 0.184, "test_rows": 3100, "cutoff": 1764547200.0,
+            "brier": 0.1301, "baselines": {"window_start": {"brier": 0.1411}},
+            "calibration": [{"predicted": 0.1, "observed": 0.11, "count": 1000},
+                            {"predicted": 0.3, "observed": 0.28, "count": 1000}],
+            "self_validation": {"coverage": 0.94}}))
+        s.commit()
+    sign_in(client, key)
+    html = client.get("/models").text
+    assert "2,000 customers; 1,690 of them have a personal best hour" in html
+    assert "predicted 18.8% opened within a day, observed 18.4%" in html and "from 2025-12-01" in html
+    assert "better than the best simple rule" in html and "calibration-chart" in html
+    # The technical part is folded away, dates as dates, and any metric others add still shows.
+    assert '<details class="technical">' in html and "self_validation" in html and "0.94" in html
+    assert "1764547200" not in html and "2025-12-01 00:00 UTC" in html
