@@ -102,3 +102,16 @@ def test_database_files_are_created_owner_only(tmp_path):
     private_file(broker)
     assert _mode(broker) == 0o600
     assert sqlite_path("sqlite:///:memory:") is None
+
+
+def test_one_long_line_without_a_newline_is_read_in_linear_time():
+    """A 40 MB line in 1 kB chunks: a buffer re-scanned per chunk would take hours; linear reading, a moment."""
+    import time
+
+    from app.core.csvfile import text_lines
+
+    chunk = b"x" * 1024
+    t0 = time.perf_counter()
+    lines = list(text_lines(iter([b"a,b\n"] + [chunk] * 40_000 + [b"\nc,d\n"])))
+    assert time.perf_counter() - t0 < 20
+    assert [len(x) for x in lines] == [4, 40_000 * 1024 + 1, 4]
