@@ -13,6 +13,7 @@ honest model.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -142,6 +143,7 @@ class WorldParams:
     # dials (issue: lists the simulator was not tuned on)
     scanner_share: float = 0.0  # recipients behind a gateway that fetches every link 1-60 s after delivery
     taste_strength: float = 1.0  # scale of the tastes the segment label carries (category and subject kinds)
+    campaign_blocks: int = 4  # blocks a past campaign drew from at random (1: the same block for everyone)
     trait_strength: float = 0.0  # sd of hidden traits (price sensitivity, ...) moving discount, urgency, name
     #                              and question lines: no attribute holds them, only the customer's history
 
@@ -153,7 +155,7 @@ SCENARIOS: dict[str, WorldParams] = {
 
 
 def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns: int | None = None,
-                           scenario: str = "default", **dials: float) -> ContentWorld:
+                           scenario: str = "default", **dials: Any) -> ContentWorld:
     """A seeded world of a scenario and its history of past campaigns with random choices.
 
     `n_campaigns` overrides the scenario's (over the same number of days); `dials` override other
@@ -228,8 +230,9 @@ def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns:
     frames = []
     for c in range(par.n_campaigns):
         subjects = tuple(HISTORY_SUBJECTS[i] for i in rng.choice(len(HISTORY_SUBJECTS), 4, replace=False))
-        cats = tuple(CATEGORIES[i] for i in rng.choice(len(CATEGORIES), 4, replace=False))
-        frames.append(send_campaign(world, subjects, cats, np.full((n, 4), 0.25), np.full((n, 4), 0.25), rng,
+        kb = par.campaign_blocks
+        cats = tuple(CATEGORIES[i] for i in rng.choice(len(CATEGORIES), kb, replace=False))
+        frames.append(send_campaign(world, subjects, cats, np.full((n, 4), 0.25), np.full((n, kb), 1.0 / kb), rng,
                             start + c * gap))
     world.history = pd.concat(frames, ignore_index=True)
     world.now = start + par.history_days * DAY
