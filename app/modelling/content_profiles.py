@@ -21,9 +21,8 @@ from app.modelling.sendtime_profiles import latest_model
 from app.models import Campaign
 from app.models.base import as_utc, utcnow
 from app.propensity import FIRST_NAME_TOKEN, FittedModel, ModelFormatError
-from app.propensity.content_policy import category_member, counts_from_array, subject_member
+from app.propensity.content_policy import category_member, counts_from_array, subject_counts, subject_member
 from app.propensity.personal import COUNTS_BYTES, decode_counts, flag_counts
-from app.propensity.shrinkage import Counts
 
 log = logging.getLogger("sendwise.models")
 
@@ -186,7 +185,7 @@ def values(s: Session, camp: Campaign, aud: AudienceRows, blocks: list[str]) -> 
         subj = s_model.predict(ctx, lines)
     if "subject" in policies:
         counts = flag_counts(ctx["subject_history"].tolist())
-        own = Counts(ctx["sends"].to_numpy(float), ctx["opens"].to_numpy(float), counts[0], counts[1])
+        own = subject_counts(counts[0], counts[1], ctx["sends"].to_numpy(float), ctx["opens"].to_numpy(float))
         subj = policies["subject"].probabilities(segments, own, subject_member(lines),
                                                  subj if s_model is not None else None)
     if c_model is not None:

@@ -23,6 +23,10 @@ from app.propensity.selfcheck import ContentPolicy, History, Scorer, fit_content
 from app.propensity.shrinkage import Counts
 
 MIN_SENDS = 50
+# The kinds of subject line the policy tells apart: `discount` already covers percentages and prices
+# ("percent", "currency", "number" would count the same line's discount three times).
+SUBJECT_KINDS: tuple[str, ...] = ("discount", "urgency", "question", "name", "emoji")
+_KIND_COLUMNS = [SUBJECT_FLAGS.index(k) for k in SUBJECT_KINDS]
 
 
 def segment_codes(labels: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
@@ -93,10 +97,10 @@ def fit_content_policies(frame: pd.DataFrame, customers: pd.DataFrame, seed: int
         codes, uniques = pd.factorize(pd.Series(texts, dtype=object))
         if len(uniques) >= 2:
             hist = History(rows["customer"].to_numpy(np.int64), np.asarray(codes, np.int64),
-                           subject_flags([str(u) for u in uniques]), rows["opened"].to_numpy(bool),
+                           subject_member([str(u) for u in uniques]), rows["opened"].to_numpy(bool),
                            rows["sent_at"].to_numpy(float), _keys(rows), _prop(rows, "subject_propensity"))
             cut = _attach_scorer(hist, models.get("subject"), frame, customers, [str(u) for u in uniques])
-            out["subject"] = fit_content_policy("subject", hist, seg, segments, list(SUBJECT_FLAGS), seed, cut)
+            out["subject"] = fit_content_policy("subject", hist, seg, segments, list(SUBJECT_KINDS), seed, cut)
     return out
 
 
@@ -116,8 +120,15 @@ def _prop(rows: pd.DataFrame, name: str) -> np.ndarray | None:
 
 
 def subject_member(lines: Sequence[str]) -> np.ndarray:
-    """(k, F) kinds of candidate lines (rendered with the first-name placeholder)."""
-    return subject_flags([str(x) for x in lines])
+    """(k, len(SUBJECT_KINDS)) kinds of lines (rendered with the first-name placeholder)."""
+    return subject_flags([str(x) for x in lines])[:, _KIND_COLUMNS]
+
+
+def subject_counts(flag_sends: np.ndarray, flag_opens: np.ndarray, sends: np.ndarray, opens: np.ndarray) -> Counts:
+    """A customer's counts for the subject policy from their per-flag counts (`SUBJECT_FLAGS` order)."""
+    return Counts(np.asarray(sends, dtype=float), np.asarray(opens, dtype=float),
+                  np.asarray(flag_sends, dtype=float)[:, _KIND_COLUMNS],
+                  np.asarray(flag_opens, dtype=float)[:, _KIND_COLUMNS])
 
 
 def category_member(policy: ContentPolicy, blocks: Sequence[str]) -> np.ndarray:

@@ -111,6 +111,7 @@ def fit_content_policy(kind: str, history: History, segment_of_customer: np.ndar
     """Validate on the latest fifth of the history (or the sends from `cut` on, the attribute model's held-out
     period), then fit the served rates on all of it."""
     h = history
+    exclusive = kind == "category"  # one block per send; a subject line can be of several kinds
     member = h.line_member[h.line]
     t = np.asarray(h.sent_at, dtype=float)
     n = len(segment_of_customer)
@@ -123,7 +124,7 @@ def fit_content_policy(kind: str, history: History, segment_of_customer: np.ndar
     cust_pseudo: float | None = None
     if train.sum() >= 50 and (~train).sum() >= 50 and h.hit[train].any():
         trial = fit_shrunk_rates(h.customer[train], segment_of_customer, segments, items, member[train],
-                                 h.hit[train], t[train])
+                                 h.hit[train], t[train], exclusive=exclusive)
         seg_pseudo, cust_pseudo = trial.segment_pseudo, trial.customer_pseudo
         own = group_counts(h.customer[train], member[train], h.hit[train], n)
         evaluation = _evaluate(h, ~train, trial, own, np.asarray(segment_of_customer), seed)
@@ -133,7 +134,7 @@ def fit_content_policy(kind: str, history: History, segment_of_customer: np.ndar
         report["method"] = "none"
         report["note"] = "too little history to compare policies"
     rates = fit_shrunk_rates(h.customer, segment_of_customer, segments, items, member, h.hit, t,
-                             seg_pseudo, cust_pseudo)
+                             seg_pseudo, cust_pseudo, exclusive)
     report["serve"] = serve
     report["segment_pseudo_sends"], report["customer_pseudo_sends"] = rates.segment_pseudo, rates.customer_pseudo
     return ContentPolicy(kind, rates, serve, report)
@@ -250,10 +251,7 @@ def _likelihoods(h: History, rows: np.ndarray, trial: ShrunkRates, own: Counts, 
         per_row[Policy.MODEL] = np.where(y, np.log(p_model), np.log(1 - p_model))
     for policy in SERVABLE[:3]:
         base, rates = trial.level_rates(LEVEL_OF[policy], seg_c[cust], sub)
-        b = np.log(np.clip(base, 1e-6, 1 - 1e-6) / np.clip(1 - base, 1e-6, None))
-        lr = np.log(np.clip(rates, 1e-6, 1 - 1e-6) / np.clip(1 - rates, 1e-6, None))
-        p = 1.0 / (1.0 + np.exp(-(b + ((lr - b[:, None]) * member).sum(axis=1))))
-        p = np.clip(p, 1e-6, 1 - 1e-6)
+        p = np.clip(trial.row_probabilities(base, rates, member), 1e-6, 1 - 1e-6)
         per_row[policy] = np.where(y, np.log(p), np.log(1 - p))
     out: dict[str, dict[str, Any]] = {}
     for name, mask in (("all", np.ones(len(rows), bool)), (Group.COLD.value, cold), (Group.RICH.value, ~cold)):
