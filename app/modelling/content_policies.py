@@ -77,7 +77,8 @@ def counts_from_blobs(blobs: list[bytes | None], k: int) -> np.ndarray:
     """(n, 2, k + 1) category counts from stored blobs (another length: a different category set, zeros)."""
     out = np.zeros((len(blobs), 2, k + 1))
     size = 2 * (k + 1) * 4
-    for i, b in enumerate(blobs):
-        if b is not None and len(b) == size:
-            out[i] = np.frombuffer(b, dtype="<i4").reshape(2, k + 1)
+    found = [i for i, b in enumerate(blobs) if b is not None and len(b) == size]
+    if found:  # decoded at once: one join and one frombuffer for a million customers
+        data = b"".join(blobs[i] or b"" for i in found)
+        out[found] = np.frombuffer(data, dtype="<i4").reshape(len(found), 2, k + 1)
     return out

@@ -71,48 +71,54 @@ def contexts(s: Session, aud: AudienceRows) -> pd.DataFrame:
                 by_cat[i] = cats if isinstance(cats, dict) else {}
                 # SQLite hands raw-query timestamps back as text.
                 last[i] = (now - as_utc(le).replace(tzinfo=None)).total_seconds() / 86400 if le is not None else None
-    return pd.DataFrame({
+    subject_blobs, category_blobs = profile_blobs(s, aud)
+    frame = pd.DataFrame({
         "segment": [str(a["segment"]) if a.get("segment") is not None else None for a in aud.attributes],
         "first_name": [a.get("first_name") for a in aud.attributes],
         "attributes": aud.attributes,
         "sends": sends, "opens": opens, "clicks": clicks,
         "clicks_by_category": by_cat, "last_engaged_days": last,
-        "subject_history": subject_histories(s, aud),
+        "subject_history": subject_histories(s, aud, subject_blobs),
     })
+    frame.attrs["category_counts"] = category_blobs  # for the content policy, read in the same pass
+    return frame
 
 
-def subject_histories(s: Session, aud: AudienceRows) -> list[np.ndarray | None]:
+def subject_histories(s: Session, aud: AudienceRows,
+                      blobs: list[bytes | None] | None = None) -> list[np.ndarray | None]:
     """Each customer's sends and opens per kind of subject line, as the latest fit stored them: (2, F) counts."""
     out: list[np.ndarray | None] = [None] * len(aud)
-    blobs = profile_blobs(s, aud, "subject_counts")
+    blobs = profile_blobs(s, aud)[0] if blobs is None else blobs
     found = [i for i, b in enumerate(blobs) if b is not None and len(b) == COUNTS_BYTES]  # else an older flag set
     if found:
-        counts = decode_counts([blobs[i] for i in found])  # type: ignore[misc]
+        counts = decode_counts([b for b in (blobs[i] for i in found) if b is not None])
         for i, row in zip(found, counts, strict=True):
             out[i] = row
     return out
 
 
-def profile_blobs(s: Session, aud: AudienceRows, column: str) -> list[bytes | None]:
-    """A binary column of `customer_profile` ("subject_counts" or "category_counts") for each customer."""
-    assert column in ("subject_counts", "category_counts")
-    out: list[bytes | None] = [None] * len(aud)
+def profile_blobs(s: Session, aud: AudienceRows) -> tuple[list[bytes | None], list[bytes | None]]:
+    """Each customer's stored subject and category counts (`customer_profile`), read in one pass."""
+    subject: list[bytes | None] = [None] * len(aud)
+    category: list[bytes | None] = [None] * len(aud)
+    cond = "(subject_counts IS NOT NULL OR category_counts IS NOT NULL)"
     for k in range(0, len(aud.ids), 200_000):
         chunk = aud.ids[k:k + 200_000]
         if is_postgres(s):
             rows = s.execute(text(
-                f"SELECT customer_id, {column} FROM customer_profile "
-                f"WHERE customer_id = ANY(CAST(:ids AS bigint[])) AND {column} IS NOT NULL"),
+                "SELECT customer_id, subject_counts, category_counts FROM customer_profile "
+                f"WHERE customer_id = ANY(CAST(:ids AS bigint[])) AND {cond}"),
                 {"ids": int_array_literal(chunk)}).all()
         else:
             marks = ", ".join(str(int(c)) for c in chunk)  # integers from our own query: safe to inline
-            rows = s.execute(text(f"SELECT customer_id, {column} FROM customer_profile "
-                                  f"WHERE customer_id IN ({marks}) AND {column} IS NOT NULL")).all()
+            rows = s.execute(text("SELECT customer_id, subject_counts, category_counts FROM customer_profile "
+                                  f"WHERE customer_id IN ({marks}) AND {cond}")).all()
         if rows:
-            cids, blobs = zip(*rows, strict=True)
-            for i, blob in zip(positions(aud.ids, list(cids)).tolist(), blobs, strict=True):
-                out[i] = bytes(blob)
-    return out
+            cids, subj, cat = zip(*rows, strict=True)
+            for i, a, b in zip(positions(aud.ids, list(cids)).tolist(), subj, cat, strict=True):
+                subject[i] = bytes(a) if a is not None else None
+                category[i] = bytes(b) if b is not None else None
+    return subject, category
 
 
 def _contexts_pg(s: Session, aud: AudienceRows, sends: np.ndarray, opens: np.ndarray, clicks: np.ndarray,
@@ -193,7 +199,8 @@ def values(s: Session, camp: Campaign, aud: AudienceRows, blocks: list[str]) -> 
     if blocks and "category" in policies:
         policy = policies["category"]
         k = len(policy.rates.items)
-        stored = content_policies.counts_from_blobs(profile_blobs(s, aud, "category_counts"), k)
+        blobs = ctx.attrs.get("category_counts")
+        stored = content_policies.counts_from_blobs(blobs if blobs is not None else profile_blobs(s, aud)[1], k)
         cat = policy.probabilities(segments, counts_from_array(stored), category_member(policy, blocks),
                                    cat if c_model is not None else None)
     return subj, cat
