@@ -9,8 +9,9 @@ estimated off-policy: inverse propensity (IPS, self-normalised) and doubly robus
 of its campaign otherwise. Where it did not vary, the held-out likelihood of each level's rates decides.
 
 Each group of customers (cold: at most `COLD_MAX_SENDS` sends before the held-out period; data-rich: the
-others) is then served the policy with the best estimate, simpler policies winning ties, so a group is
-never served a policy that its own evidence puts below a simple rule.
+others) is then served the policy that uses the most information among those its evidence cannot tell
+from the best one (`_choose`), so a group is never served a policy that its own evidence puts below a
+simple rule, and noise alone does not move it to one that knows less.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ MIN_EVAL_ROWS = 300
 MIN_EVAL_HITS = 20
 HOLDOUT_FRACTION = 0.2
 MAX_EVAL_ROWS = 1_000_000
+NOISE_SE = 1.0  # a policy that knows more is kept unless it trails the best by more than this many paired SEs
 
 
 class Policy(StrEnum):
@@ -141,8 +143,11 @@ def fit_content_policy(kind: str, history: History, segment_of_customer: np.ndar
 
 
 def _choose(groups: dict[str, dict[str, Any]], default: dict[str, str]) -> dict[str, str]:
-    """Per group the servable policy with the best estimate (ties to the simpler), never one below a simple
-    rule: a personalised policy must beat every simpler servable one on the group's own evidence."""
+    """Per group, the policy using the most information (attribute model, per customer, per segment, best
+    single, in that order) among those the group's own evidence cannot tell from the best estimate: within
+    `NOISE_SE` standard errors of the paired difference (the same held-out sends scored by both). So a group
+    is never served a policy its evidence puts below a simple rule, and noise alone does not move it to a
+    policy that knows less."""
     serve = dict(default)
     pooled = groups.get("all", {})
     for group in (Group.COLD.value, Group.RICH.value):
@@ -151,9 +156,24 @@ def _choose(groups: dict[str, dict[str, Any]], default: dict[str, str]) -> dict[
         values = {p: v for p, v in values.items() if np.isfinite(v)}
         if not values:
             continue
-        best = max(values.values())
-        serve[group] = next(p.value for p in SERVABLE if p in values and values[p] >= best - 1e-12)
+        best = max(values, key=lambda p: values[p])
+        for p in reversed(SERVABLE):
+            se = table[best.value].get("paired_se", {}).get(p.value, 0.0) if p is not best else 0.0
+            if p in values and values[best] - values[p] <= NOISE_SE * se + 1e-12:
+                serve[group] = p.value
+                break
     return serve
+
+
+def _paired(per_row: dict[Policy, np.ndarray], mask: np.ndarray) -> dict[str, dict[str, float]]:
+    """Standard error of the mean difference of each pair of policies' per-send terms."""
+    out: dict[str, dict[str, float]] = {}
+    for a, ta in per_row.items():
+        out[a.value] = {}
+        for b, tb in per_row.items():
+            d = ta[mask] - tb[mask]
+            out[a.value][b.value] = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
+    return out
 
 
 def _evaluate(h: History, test: np.ndarray, trial: ShrunkRates, own: Counts, seg_c: np.ndarray,
@@ -215,6 +235,9 @@ def _evaluate(h: History, test: np.ndarray, trial: ShrunkRates, own: Counts, seg
                 continue
             out[name] = {p.value: _estimates(*(np.concatenate(t)[mask] for t in terms[p])) for p in Policy
                          if terms[p][0]}
+            paired = _paired({p: np.concatenate(terms[p][2]) for p in Policy if terms[p][0]}, mask)
+            for name_p, ses in paired.items():
+                out[name][name_p]["paired_se"] = ses
             out[name]["sends"] = int(mask.sum())
         return {"method": "off-policy", "evaluable_sends": evaluable, "groups": out}
     return {"method": "held-out likelihood", "evaluable_sends": evaluable,
@@ -258,6 +281,8 @@ def _likelihoods(h: History, rows: np.ndarray, trial: ShrunkRates, own: Counts, 
         if mask.sum() >= MIN_EVAL_ROWS // 3:
             out[name] = {p.value: {"value": float(per_row[p][mask].mean()), "log_likelihood": True}
                          for p in SERVABLE if p in per_row}
+            for p, ses in _paired(per_row, mask).items():
+                out[name][p]["paired_se"] = ses
             out[name]["sends"] = int(mask.sum())
     return out
 
