@@ -102,7 +102,7 @@ def insert_profiles(workspace_id: str, ids: np.ndarray, share: float = 0.9, seed
     h = np.arange(24)
     cols = ("customer_id", "workspace_id", "model_version", "scores", "best_hour", "confidence", "source",
             "offset_h", "offset_source", "offset_confidence", "human_opens", "peak_start", "peak_end",
-            "subject_counts")
+            "subject_counts", "category_counts")
     # what a fit keeps of each customer's subject history (about 24 sends): 64 shapes to pick from
     from app.propensity.items import SUBJECT_FLAGS
     from app.propensity.personal import encode_counts
@@ -112,6 +112,13 @@ def insert_profiles(workspace_id: str, ids: np.ndarray, share: float = 0.9, seed
     for _ in range(64):
         sends = shape_rng.integers(0, 12, len(SUBJECT_FLAGS))
         tastes.append(encode_counts(np.stack([sends, shape_rng.binomial(sends, 0.3)])))
+    # and of its blocks: sends and human clicks of the six categories of the content world, totals last
+    blocks = []
+    for _ in range(64):
+        sends = shape_rng.integers(0, 6, 6)
+        clicks = shape_rng.binomial(sends, 0.05)
+        blocks.append(np.stack([np.append(sends, sends.sum()), np.append(clicks, clicks.sum())]).astype("<i4")
+                      .tobytes())
     curves = [(0.05 + 0.3 * np.exp(-0.5 * (np.minimum((h - p) % 24, (p - h) % 24) / 2.0) ** 2))
               .astype(np.float32).tobytes() for p in range(24)]
 
@@ -120,7 +127,7 @@ def insert_profiles(workspace_id: str, ids: np.ndarray, share: float = 0.9, seed
             if have[i]:
                 p = int(peak[i])
                 yield (int(ids[i]), workspace_id, 1, curves[p], p, 0.6, "personal", 0.0, "given", 1.0, 5,
-                       (p - 1) % 24, (p + 1) % 24, tastes[i % 64])
+                       (p - 1) % 24, (p + 1) % 24, tastes[i % 64], blocks[i % 64])
 
     for lo in range(0, len(ids), CHUNK):
         hi = min(len(ids), lo + CHUNK)

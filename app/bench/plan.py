@@ -33,6 +33,7 @@ def _noop(_stage: str, _done: int, _total: int) -> None:
 def _store_models(ws_id: str) -> dict[str, Any]:
     """A send-time model row (segment cold starts) and, unless disabled, fitted subject/category models."""
     from app.propensity import fit_category_model, fit_subject_model
+    from app.propensity.content_policy import fit_content_policies
     from app.sendtime.model import default_params
     from app.simulate.content_world import generate_content_world
 
@@ -40,11 +41,19 @@ def _store_models(ws_id: str) -> dict[str, Any]:
     with session_scope() as s:
         s.add(ModelVersion(workspace_id=ws_id, kind="sendtime", version=1, params=default_params()))
         world = generate_content_world(n_customers=4000, seed=3, n_campaigns=6)
+        models = {}
         for kind, fitter in (("subject", fit_subject_model), ("category", fit_category_model)):
-            model = fitter(world.history, world.customers, world.now, seed=0)
+            model = models[kind] = fitter(world.history, world.customers, world.now, seed=0)
             s.add(ModelVersion(workspace_id=ws_id, kind=kind, version=1, rows_used=len(world.history),
                                params={"blob": base64.b64encode(model.to_bytes()).decode()}))
             out[kind] = f"fitted on {len(world.history):,} synthetic sends"
+        # the self-validated content policies, each group served per customer (the costliest to plan)
+        policies = fit_content_policies(world.history, world.customers, models=models)
+        for policy in policies.values():
+            policy.serve = {group: "per customer" for group in policy.serve}
+        s.add(ModelVersion(workspace_id=ws_id, kind="content", version=1, rows_used=len(world.history),
+                           params={kind: p.to_json() for kind, p in policies.items()}))
+        out["content"] = "self-validated policies, every group served per customer"
         s.commit()
     return out
 

@@ -29,6 +29,8 @@ def simulate(
     quick: bool = typer.Option(False, help="Only the default world (faster)."),
     content: bool = typer.Option(True, help="Also the subject/content simulation."),
     store: str | None = typer.Option(None, "--store", help="Store the report on this workspace's Models page."),
+    content_dials: int = typer.Option(0, help="Also the content dial worlds (scanners, tastes, traits) with this "
+                                              "many customers each (0: not run)."),
 ) -> None:
     """Simulate worlds with known truth; compare sendwise's plan with simple rules and the oracle."""
     from app.simulate.content_eval import run_content_simulation
@@ -51,6 +53,14 @@ def simulate(
         print()
         print(ctable)
         report += "\n\n" + ctable
+    if content_dials > 0:
+        from app.simulate.content_eval import run_content_dials
+
+        common.console.print("content dial worlds …")
+        dtable = run_content_dials(seed_list, content_dials)
+        print()
+        print(dtable)
+        report += "\n\n" + dtable
     if store:
         from app.modelling.simulation_store import store_report
 

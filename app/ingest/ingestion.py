@@ -21,7 +21,7 @@ from app.core.db import is_postgres, session_scope
 from app.core.runtime import collector_paused
 from app.core.security import email_hash
 from app.esp import NormalizedEvent, WebhookError, parse_webhook
-from app.esp.classify import classify
+from app.esp.classify import Verdict, classify
 from app.esp.events import EventType
 from app.esp.privacy import scrub
 from app.ingest import stats
@@ -115,7 +115,7 @@ def ingest_events(s: Session, workspace_id: str, events: list[NormalizedEvent]) 
         ).all():
             by_email.setdefault(email, int(cid))
     erased = _erased(s, workspace_id, [e for e in emails if e not in by_email])
-    verdicts = classify(events, delivered, first_open)
+    verdicts = _scanner_clicks(s, events, classify(events, delivered, first_open), messages, by_email)
 
     rows, kept = [], []
     dropped = 0
@@ -198,6 +198,33 @@ def _lookup_messages(s: Session, workspace_id: str, mids: list[str]) -> tuple[
             if first_open is not None:
                 opened[mid] = as_utc(first_open)
     return messages, unsettled, delivered, opened
+
+
+SCANNER_CUSTOMER = Verdict(False, "link_scanner_customer")
+
+
+def _scanner_clicks(s: Session, events: list[NormalizedEvent], verdicts: list[Verdict],
+                    messages: dict[str, tuple[int, str | None]], by_email: dict[str, int]) -> list[Verdict]:
+    """Clicks of customers the latest fit took for link scanners (`customer.link_scanner`) are machine clicks:
+    one primary-key lookup per batch, for the customers of its human clicks only."""
+    clicks: dict[int, int] = {}
+    for i, (ev, verdict) in enumerate(zip(events, verdicts, strict=True)):
+        if verdict.human and ev.event_type is EventType.CLICKED:
+            msg = messages.get(ev.message_id or "")
+            cust = msg[0] if msg else by_email.get(ev.recipient or "")
+            if cust is not None and cust >= 0:
+                clicks[i] = int(cust)
+    if not clicks:
+        return verdicts
+    flagged: set[int] = set()
+    ids = sorted(set(clicks.values()))
+    for chunk in _in_chunks(ids):
+        marks = ", ".join(str(c) for c in chunk)  # integers from our own lookups: safe to inline
+        flagged.update(int(r[0]) for r in s.execute(
+            text(f"SELECT id FROM customer WHERE id IN ({marks}) AND link_scanner IS NOT NULL")).all())
+    if not flagged:
+        return verdicts
+    return [SCANNER_CUSTOMER if clicks.get(i) in flagged else v for i, v in enumerate(verdicts)]
 
 
 def _reason(ev: NormalizedEvent) -> str | None:

@@ -16,11 +16,13 @@ from sqlmodel import Session
 from app.campaigns.audience import AudienceRows
 from app.core.bulk import int_array_literal, positions
 from app.core.db import is_postgres, json_loads
+from app.modelling import content_policies
 from app.modelling.sendtime_profiles import latest_model
 from app.models import Campaign
 from app.models.base import as_utc, utcnow
 from app.propensity import FIRST_NAME_TOKEN, FittedModel, ModelFormatError
-from app.propensity.personal import COUNTS_BYTES, decode_counts
+from app.propensity.content_policy import category_member, counts_from_array, subject_counts, subject_member
+from app.propensity.personal import COUNTS_BYTES, decode_counts, flag_counts
 
 log = logging.getLogger("sendwise.models")
 
@@ -69,41 +71,54 @@ def contexts(s: Session, aud: AudienceRows) -> pd.DataFrame:
                 by_cat[i] = cats if isinstance(cats, dict) else {}
                 # SQLite hands raw-query timestamps back as text.
                 last[i] = (now - as_utc(le).replace(tzinfo=None)).total_seconds() / 86400 if le is not None else None
-    return pd.DataFrame({
+    subject_blobs, category_blobs = profile_blobs(s, aud)
+    frame = pd.DataFrame({
         "segment": [str(a["segment"]) if a.get("segment") is not None else None for a in aud.attributes],
         "first_name": [a.get("first_name") for a in aud.attributes],
         "attributes": aud.attributes,
         "sends": sends, "opens": opens, "clicks": clicks,
         "clicks_by_category": by_cat, "last_engaged_days": last,
-        "subject_history": subject_histories(s, aud),
+        "subject_history": subject_histories(s, aud, subject_blobs),
     })
+    frame.attrs["category_counts"] = category_blobs  # for the content policy, read in the same pass
+    return frame
 
 
-def subject_histories(s: Session, aud: AudienceRows) -> list[np.ndarray | None]:
+def subject_histories(s: Session, aud: AudienceRows,
+                      blobs: list[bytes | None] | None = None) -> list[np.ndarray | None]:
     """Each customer's sends and opens per kind of subject line, as the latest fit stored them: (2, F) counts."""
     out: list[np.ndarray | None] = [None] * len(aud)
-    found: list[int] = []
-    blobs: list[bytes] = []
+    blobs = profile_blobs(s, aud)[0] if blobs is None else blobs
+    found = [i for i, b in enumerate(blobs) if b is not None and len(b) == COUNTS_BYTES]  # else an older flag set
+    if found:
+        counts = decode_counts([b for b in (blobs[i] for i in found) if b is not None])
+        for i, row in zip(found, counts, strict=True):
+            out[i] = row
+    return out
+
+
+def profile_blobs(s: Session, aud: AudienceRows) -> tuple[list[bytes | None], list[bytes | None]]:
+    """Each customer's stored subject and category counts (`customer_profile`), read in one pass."""
+    subject: list[bytes | None] = [None] * len(aud)
+    category: list[bytes | None] = [None] * len(aud)
+    cond = "(subject_counts IS NOT NULL OR category_counts IS NOT NULL)"
     for k in range(0, len(aud.ids), 200_000):
         chunk = aud.ids[k:k + 200_000]
         if is_postgres(s):
             rows = s.execute(text(
-                "SELECT customer_id, subject_counts FROM customer_profile "
-                "WHERE customer_id = ANY(CAST(:ids AS bigint[])) AND subject_counts IS NOT NULL"),
+                "SELECT customer_id, subject_counts, category_counts FROM customer_profile "
+                f"WHERE customer_id = ANY(CAST(:ids AS bigint[])) AND {cond}"),
                 {"ids": int_array_literal(chunk)}).all()
         else:
             marks = ", ".join(str(int(c)) for c in chunk)  # integers from our own query: safe to inline
-            rows = s.execute(text("SELECT customer_id, subject_counts FROM customer_profile "
-                                  f"WHERE customer_id IN ({marks}) AND subject_counts IS NOT NULL")).all()
-        for cid, blob in rows:
-            if blob is not None and len(blob) == COUNTS_BYTES:  # another length: an older flag set, ignored
-                found.append(int(cid))
-                blobs.append(bytes(blob))
-    if found:
-        counts = decode_counts(blobs)
-        for i, row in zip(positions(aud.ids, found).tolist(), counts, strict=True):
-            out[i] = row
-    return out
+            rows = s.execute(text("SELECT customer_id, subject_counts, category_counts FROM customer_profile "
+                                  f"WHERE customer_id IN ({marks}) AND {cond}")).all()
+        if rows:
+            cids, subj, cat = zip(*rows, strict=True)
+            for i, a, b in zip(positions(aud.ids, list(cids)).tolist(), subj, cat, strict=True):
+                subject[i] = bytes(a) if a is not None else None
+                category[i] = bytes(b) if b is not None else None
+    return subject, category
 
 
 def _contexts_pg(s: Session, aud: AudienceRows, sends: np.ndarray, opens: np.ndarray, clicks: np.ndarray,
@@ -157,17 +172,35 @@ def subject_candidates(camp: Campaign) -> list[str]:
 
 
 def values(s: Session, camp: Campaign, aud: AudienceRows, blocks: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(n, k_subjects) P(human open) and (n, k_blocks) P(human click); all equal where no model is fitted."""
+    """(n, k_subjects) P(human open) and (n, k_blocks) P(human click); all equal where nothing is fitted.
+
+    Each customer's values come from the policy the self-validation serves their group (`content_policies`):
+    per customer, per segment or the workspace's best (shrunk rates), or the attribute model."""
     n = len(aud)
     subj = np.zeros((n, len(camp.subject_variants)))
     cat = np.zeros((n, len(blocks)))
     s_model = fitted(s, camp.workspace_id, "subject")
     c_model = fitted(s, camp.workspace_id, "category") if blocks else None
-    if n == 0 or (s_model is None and c_model is None):
+    policies = content_policies.latest(s, camp.workspace_id)
+    if n == 0 or (s_model is None and c_model is None and not policies):
         return subj, cat
     ctx = contexts(s, aud)  # computed once for both models
+    lines = subject_candidates(camp)
+    segments = ctx["segment"].tolist()
     if s_model is not None:
-        subj = s_model.predict(ctx, subject_candidates(camp))
+        subj = s_model.predict(ctx, lines)
+    if "subject" in policies:
+        counts = flag_counts(ctx["subject_history"].tolist())
+        own = subject_counts(counts[0], counts[1], ctx["sends"].to_numpy(float), ctx["opens"].to_numpy(float))
+        subj = policies["subject"].probabilities(segments, own, subject_member(lines),
+                                                 subj if s_model is not None else None)
     if c_model is not None:
         cat = c_model.predict(ctx, blocks)
+    if blocks and "category" in policies:
+        policy = policies["category"]
+        k = len(policy.rates.items)
+        blobs = ctx.attrs.get("category_counts")
+        stored = content_policies.counts_from_blobs(blobs if blobs is not None else profile_blobs(s, aud)[1], k)
+        cat = policy.probabilities(segments, counts_from_array(stored), category_member(policy, blocks),
+                                   cat if c_model is not None else None)
     return subj, cat

@@ -14,17 +14,17 @@ from sqlmodel import Session, col, select
 
 from app.core.bulk import bulk_insert
 from app.core.db import session_scope
-from app.modelling import training_data
+from app.modelling import content_policies, link_scanners, training_data
 from app.models import CustomerProfile, ModelVersion, Workspace
 from app.models.base import utcnow
-from app.propensity import NotEnoughData, fit_category_model, fit_subject_model
+from app.propensity import FittedModel, NotEnoughData, fit_category_model, fit_subject_model
 from app.propensity.personal import encode_counts, subject_history_by_customer
 from app.sendtime import OFFSET_SOURCE_NAMES, SOURCE_NAMES, FitResult, fit
 
 log = logging.getLogger("sendwise.fitting")
 PROFILE_COLUMNS = ("customer_id", "workspace_id", "model_version", "scores", "best_hour", "confidence", "source",
                    "offset_h", "offset_source", "offset_confidence", "human_opens", "peak_start", "peak_end",
-                   "subject_counts")
+                   "subject_counts", "category_counts")
 
 
 def _next_version(s: Session, workspace_id: str, kind: str) -> int:
@@ -42,6 +42,7 @@ def fit_workspace(workspace_id: str, progress: Callable[[float], None] | None = 
         if ws is None:
             raise ValueError(f"no workspace {workspace_id}")
         data = training_data.load(s, workspace_id, ws.default_timezone, now)
+        scanners = link_scanners.store(s, workspace_id, data.customer_ids, data.link_scanner)
         s.commit()
     progress(0.15)
     def fit_progress(p: float, _msg: str = "") -> None:
@@ -51,10 +52,10 @@ def fit_workspace(workspace_id: str, progress: Callable[[float], None] | None = 
     progress(0.65)
     version = _store_sendtime(workspace_id, data, result)
     progress(0.8)
-    content = _fit_content(workspace_id, data, now.timestamp())
+    content = _fit_content(workspace_id, data, now.timestamp(), version)
     progress(1.0)
     summary = {"sendtime_version": version, "customers": int(data.customers.n), "sends": int(len(data.sends.sent_at)),
-               "sendtime_metrics": _headline(result.metrics), **content}
+               "sendtime_metrics": _headline(result.metrics), "link_scanners": scanners, **content}
     log.info("workspace fitted", extra={"workspace_id": workspace_id, "count": summary["sends"]})
     return summary
 
@@ -80,11 +81,13 @@ def _store_sendtime(workspace_id: str, data: training_data.WorkspaceData, result
         s.execute(delete(CustomerProfile).where(col(CustomerProfile.workspace_id) == workspace_id))
         scores = np.ascontiguousarray(prof.hourly_scores, dtype=np.float32)
         tastes = _subject_histories(data)
+        categories = content_policies.category_count_blobs(data.send_frame, len(data.customer_ids))
         rows = (
             (int(data.customer_ids[i]), workspace_id, version, scores[i].tobytes(), int(prof.best_hour[i]),
              float(prof.confidence[i]), SOURCE_NAMES[int(prof.source[i])], float(prof.offset_h[i]),
              OFFSET_SOURCE_NAMES[int(prof.offset_source[i])], float(prof.offset_confidence[i]),
-             int(prof.human_opens[i]), int(prof.peak_start[i]), int(prof.peak_end[i]), tastes[i])
+             int(prof.human_opens[i]), int(prof.peak_start[i]), int(prof.peak_end[i]), tastes[i],
+             categories[i])
             for i in range(len(data.customer_ids))
         )
         bulk_insert(s, "customer_profile", PROFILE_COLUMNS, rows)
@@ -108,8 +111,10 @@ def _subject_histories(data: training_data.WorkspaceData) -> list[bytes | None]:
     return [encode_counts(counts[i]) if has[i] else None for i in range(len(data.customer_ids))]
 
 
-def _fit_content(workspace_id: str, data: training_data.WorkspaceData, now: float) -> dict[str, Any]:
+def _fit_content(workspace_id: str, data: training_data.WorkspaceData, now: float,
+                 sendtime_version: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    models: dict[str, FittedModel] = {}
     frame = data.send_frame
     for kind, fitter in (("subject", fit_subject_model), ("category", fit_category_model)):
         try:
@@ -118,6 +123,7 @@ def _fit_content(workspace_id: str, data: training_data.WorkspaceData, now: floa
         except NotEnoughData as exc:
             out[f"{kind}_model"] = f"not fitted: {exc}"
             continue
+        models[kind] = model
         with session_scope() as s:
             version = _next_version(s, workspace_id, kind)
             s.add(ModelVersion(workspace_id=workspace_id, kind=kind, version=version,
@@ -125,6 +131,9 @@ def _fit_content(workspace_id: str, data: training_data.WorkspaceData, now: floa
                                params={"blob": base64.b64encode(model.to_bytes()).decode()}))
             s.commit()
         out[f"{kind}_version"] = version
+    # the served policy per group of customers, checked on the latest history against simple rules
+    out.update(content_policies.fit_and_store(workspace_id, frame, data.customer_frame, sendtime_version,
+                                                  models))
     return out
 
 

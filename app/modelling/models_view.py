@@ -12,7 +12,7 @@ from app.models.base import from_db_time
 from app.platform import jobs
 
 FIT_TASK = "sendwise.models.fit"
-KINDS = ("sendtime", "subject", "category")
+KINDS = ("sendtime", "subject", "category", "content")  # content: the self-validated choice of subject and block
 
 
 def start_fit(session: Session, workspace_id: str) -> Job:

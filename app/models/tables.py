@@ -78,6 +78,8 @@ class Customer(SQLModel, table=True):
     locale: str | None = Field(default=None, max_length=35)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=json_col(nullable=False))
     status: CustomerStatus = Field(default=CustomerStatus.SUBSCRIBED, sa_type=AutoString(length=16))
+    # why the customer is taken for a link scanner (`app.esp.scanners`), set at each fit; None: a reader
+    link_scanner: str | None = Field(default=None, max_length=200)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=ts_col(nullable=False))
 
@@ -120,6 +122,8 @@ class CustomerProfile(SQLModel, table=True):
     peak_end: int = -1
     # sends and human opens per subject flag at the fit, int32[2, F] (`app.propensity.personal.encode_counts`)
     subject_counts: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # sends and human clicks per category of the content policy, totals last, int32[2, K + 1]
+    category_counts: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class Erasure(SQLModel, table=True):

@@ -144,6 +144,8 @@ def _fit(
         metrics["train_rows"] = int(train.sum())
         metrics["heldout_from"] = float(t[~train].min())
     model = fit(np.ones(len(rows), dtype=bool))
+    if metrics["heldout_rows"]:
+        model.heldout_model = trial
     metrics.update(
         kind=kind,
         model="logistic regression on hashed customer, item and customer x item features",

@@ -49,6 +49,8 @@ class FittedModel:
     click_prior: float
     metrics: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # the same model fitted on the history before the held-out period (not stored): for self-validation
+    heldout_model: FittedModel | None = field(default=None, repr=False, compare=False)
 
     def predict(self, contexts: Contexts, candidates: Candidates) -> np.ndarray:
         """P(outcome) for each customer (row) and candidate (column): an (n, k) array.

@@ -13,6 +13,7 @@ honest model.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,6 +75,9 @@ class ContentWorld:
     knowable_cat: np.ndarray  # expected category_pref given segment label and attributes
     segment_posterior: np.ndarray  # (n, len(SEGMENTS)) P(segment | label, attributes)
     subject_quality: dict[str, float]
+    scanner: np.ndarray | None = None  # (n,) behind a link-scanning security gateway
+    timing_rng: np.random.Generator | None = None  # delays and scanner fetches: their own stream
+    taste_strength: float = 1.0
 
     def open_prob(self, subjects: tuple[tuple[str, tuple[int, ...]], ...], knowable: bool = False) -> np.ndarray:
         """True P(human open) of each customer for each subject spec: (n, k).
@@ -136,6 +140,12 @@ class WorldParams:
     main_category_lift: float = 1.2  # extra click|open logit for the main purchase category (= segment lift)
     popup_share: tuple[float, ...] = (0.5, 0.15, 0.15, 0.15, 0.15)  # P(signup via discount popup | segment)
     popup_lift: float = 0.5  # extra discount-subject logit of those customers
+    # dials (issue: lists the simulator was not tuned on)
+    scanner_share: float = 0.0  # recipients behind a gateway that fetches every link 1-60 s after delivery
+    taste_strength: float = 1.0  # scale of the tastes the segment label carries (category and subject kinds)
+    campaign_blocks: int = 4  # blocks a past campaign drew from at random (1: the same block for everyone)
+    trait_strength: float = 0.0  # sd of hidden traits (price sensitivity, ...) moving discount, urgency, name
+    #                              and question lines: no attribute holds them, only the customer's history
 
 
 SCENARIOS: dict[str, WorldParams] = {
@@ -145,12 +155,13 @@ SCENARIOS: dict[str, WorldParams] = {
 
 
 def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns: int | None = None,
-                           scenario: str = "default") -> ContentWorld:
+                           scenario: str = "default", **dials: Any) -> ContentWorld:
     """A seeded world of a scenario and its history of past campaigns with random choices.
 
-    `n_campaigns` overrides the scenario's (over the same number of days).
+    `n_campaigns` overrides the scenario's (over the same number of days); `dials` override other
+    `WorldParams` fields (scanner_share, taste_strength, trait_strength).
     """
-    par = SCENARIOS[scenario]
+    par = replace(SCENARIOS[scenario], **dials)
     if n_campaigns is not None:
         par = replace(par, n_campaigns=n_campaigns)
     rng, shop = np.random.default_rng(seed), np.random.default_rng([seed, 7])  # shop data: own stream
@@ -163,7 +174,8 @@ def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns:
     seen = rng.random(n) < 0.85  # the segment label is known for 85% of customers
     observed = np.array(SEGMENTS, dtype=object)[seg]
     observed[~seen] = None
-    seg_lift = _segment_lift()
+    seg_lift = _segment_lift() * par.taste_strength
+    seg_effect = SEGMENT_EFFECT * par.taste_strength
     # "knowable" tastes: what segment label and attributes tell (for unlabeled customers, the
     # segment's posterior given their attributes)
     attr_prop = np.zeros((n, len(PROPS)))
@@ -188,9 +200,11 @@ def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns:
         buyer[:, None], buy_p[np.arange(n), :, main], 1.0)
     post = np.array(SEGMENT_SHARE) * like
     post = np.where(seen[:, None], np.eye(len(SEGMENTS))[seg], post / post.sum(axis=1, keepdims=True))
-    prop_effect = GLOBAL_EFFECT + SEGMENT_EFFECT[seg] + attr_prop + prop_noise
+    traits = np.random.default_rng([seed, 13]).normal(0, 1, size=(n, 3)) * par.trait_strength
+    hidden = np.column_stack([traits[:, 0], traits[:, 2], 0.7 * traits[:, 0], traits[:, 1], np.zeros(n)])
+    prop_effect = GLOBAL_EFFECT + seg_effect[seg] + attr_prop + prop_noise + hidden
     category_pref = CATEGORY_EFFECT + seg_lift[seg] + attr_cat + category_noise
-    knowable_prop = GLOBAL_EFFECT + post @ SEGMENT_EFFECT + attr_prop
+    knowable_prop = GLOBAL_EFFECT + post @ seg_effect + attr_prop
     knowable_cat = CATEGORY_EFFECT + post @ seg_lift + attr_cat
     first = rng.choice(np.array(FIRST_NAMES, dtype=object), size=n)
     first[rng.random(n) >= 0.9] = None
@@ -209,13 +223,16 @@ def generate_content_world(n_customers: int = 20000, seed: int = 0, n_campaigns:
         prop_effect=prop_effect, category_pref=category_pref,
         knowable_prop=knowable_prop, knowable_cat=knowable_cat, segment_posterior=post,
         subject_quality={t: float(rng.normal(0, 0.1)) for t in sorted(all_subjects)},
+        scanner=np.random.default_rng([seed, 17]).random(n) < par.scanner_share,
+        timing_rng=np.random.default_rng([seed, 19]), taste_strength=par.taste_strength,
     )
     start, gap = 1_700_000_000.0, par.history_days / par.n_campaigns * DAY
     frames = []
     for c in range(par.n_campaigns):
         subjects = tuple(HISTORY_SUBJECTS[i] for i in rng.choice(len(HISTORY_SUBJECTS), 4, replace=False))
-        cats = tuple(CATEGORIES[i] for i in rng.choice(len(CATEGORIES), 4, replace=False))
-        frames.append(send_campaign(world, subjects, cats, np.full((n, 4), 0.25), np.full((n, 4), 0.25), rng,
+        kb = par.campaign_blocks
+        cats = tuple(CATEGORIES[i] for i in rng.choice(len(CATEGORIES), kb, replace=False))
+        frames.append(send_campaign(world, subjects, cats, np.full((n, 4), 0.25), np.full((n, kb), 1.0 / kb), rng,
                             start + c * gap))
     world.history = pd.concat(frames, ignore_index=True)
     world.now = start + par.history_days * DAY
@@ -239,14 +256,15 @@ def history_posterior(world: ContentWorld, subjects: tuple[tuple[str, tuple[int,
     label and attributes and their own logged sends, opens and clicks; quirks are integrated out. The
     best any honest model could do with this data.
     """
-    rng, cust, lift, post = np.random.default_rng(seed), world.customers, _segment_lift(), world.segment_posterior
+    rng, cust, post = np.random.default_rng(seed), world.customers, world.segment_posterior
+    lift, seg_effect = _segment_lift() * world.taste_strength, SEGMENT_EFFECT * world.taste_strength
     cdf = np.cumsum(post, axis=1)
     cdf /= cdf[:, -1:]
-    attr_prop = world.knowable_prop - GLOBAL_EFFECT - post @ SEGMENT_EFFECT
+    attr_prop = world.knowable_prop - GLOBAL_EFFECT - post @ seg_effect
     attr_cat = world.knowable_cat - CATEGORY_EFFECT - post @ lift
     has_name = cust["first_name"].notna().to_numpy()
     h = world.history.sort_values("customer", kind="stable")
-    hc, opened, clicked = h["customer"].to_numpy(), h["opened"].to_numpy(), h["clicked"].to_numpy()
+    hc, opened, clicked = h["customer"].to_numpy(), h["human_opened"].to_numpy(), h["human_clicked"].to_numpy()
     names = cust["first_name"].fillna("Friend").to_numpy(dtype=object)[hc]
     line = {t: i for i, (t, _) in enumerate(HISTORY_SUBJECTS)}
     h_line = np.array([line[x.replace(nm, "{name}")] for x, nm in zip(h["subject"], names, strict=True)])
@@ -261,7 +279,7 @@ def history_posterior(world: ContentWorld, subjects: tuple[tuple[str, tuple[int,
         b = min(a + chunk, len(cust))
         m, r0, r1 = b - a, starts[a], starts[b]
         s = (cdf[a:b, None, :] <= rng.random((m, samples))[..., None]).sum(axis=2).clip(0, len(SEGMENTS) - 1)
-        eff = GLOBAL_EFFECT + SEGMENT_EFFECT[s] + attr_prop[a:b, None] + rng.normal(0, PROP_SD, (m, samples, 5))
+        eff = GLOBAL_EFFECT + seg_effect[s] + attr_prop[a:b, None] + rng.normal(0, PROP_SD, (m, samples, 5))
         eff[..., 1] *= has_name[a:b, None]
         pref = CATEGORY_EFFECT + lift[s] + attr_cat[a:b, None] + rng.normal(0, CATEGORY_SD, (m, samples, 6))
         bo, bc = rng.normal(*BASE_OPEN, (m, samples)), rng.normal(*BASE_CLICK, (m, samples))
@@ -298,11 +316,38 @@ def send_campaign(world: ContentWorld, subjects: tuple[tuple[str, tuple[int, ...
     p_click = world.click_given_open(cats)[who, c_idx]
     opened = rng.random(len(who)) < p_open
     rendered = world.render(subjects)[who, s_idx]
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "customer": who, "sent_at": t0 + rng.uniform(0, DAY, len(who)), "subject": rendered,
         "category": np.array(cats, dtype=object)[c_idx], "opened": opened,
         "clicked": opened & (rng.random(len(who)) < p_click), "subject_index": s_idx,
         "subject_propensity": subject_policy[who, s_idx], "category_index": c_idx,
         "category_propensity": category_policy[who, c_idx],
     })
+    return _with_timing(world, frame)
+
+
+SCANNER_CLICK_SHARE, SCANNER_IMAGE_SHARE = 0.9, 0.6  # a gateway's fetches: links of 90% of emails, images of 60%
+
+
+def _with_timing(world: ContentWorld, frame: pd.DataFrame) -> pd.DataFrame:
+    """Seconds from delivery to the recorded open and click, as an ESP export has them, and the gateway's
+    fetches for customers behind one: recorded `opened` / `clicked` then include machine ones, `human_opened`
+    / `human_clicked` keep the truth. Readers open hours later (3 h on average) and click 20-600 s after."""
+    rng = world.timing_rng or np.random.default_rng(0)
+    m = len(frame)
+    open_s = 60.0 + rng.exponential(3 * 3600.0, m)
+    click_s = open_s + rng.uniform(20.0, 600.0, m)
+    human_o, human_c = frame["opened"].to_numpy(), frame["clicked"].to_numpy()
+    frame["human_opened"], frame["human_clicked"] = human_o, human_c
+    open_delay = np.where(human_o, open_s, np.nan)
+    click_delay = np.where(human_c, click_s, np.nan)
+    scanned = np.zeros(m, dtype=bool) if world.scanner is None else world.scanner[frame["customer"].to_numpy()]
+    bot_click = scanned & (rng.random(m) < SCANNER_CLICK_SHARE)
+    fetch = rng.uniform(1.0, 60.0, m)
+    bot_open = bot_click & (rng.random(m) < SCANNER_IMAGE_SHARE)
+    frame["click_delay_s"] = np.where(bot_click, fetch, click_delay)  # the first click is the gateway's
+    frame["open_delay_s"] = np.where(bot_open, fetch, open_delay)
+    frame["opened"] = human_o | bot_open
+    frame["clicked"] = human_c | bot_click
+    return frame
 

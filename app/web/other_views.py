@@ -16,6 +16,7 @@ from app.web import charts, models_views
 
 MAX_EVENTS = 50
 KIND_TITLES = {"sendtime": "Send time", "subject": "Subject lines", "category": "Content categories",
+               "content": "Content choice, checked on your history",
                "simulation": "Simulation and evaluation"}
 
 
