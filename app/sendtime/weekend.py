@@ -14,12 +14,15 @@ import numpy as np
 
 from app.sendtime.data import HOURS
 from app.sendtime.hazard import HazardModel, exposure_tables, fit_hazard
-from app.sendtime.rhythm import customer_stats, normalise, rhythm_posterior
+from app.sendtime.rhythm import CustomerStats, customer_stats, normalise, rhythm_posterior
 from app.sendtime.state import FitState
 from app.sendtime.survival import CoxScorer, ahead_matrix
 
 WEEKEND_DAYS = (5, 6)  # Saturday and Sunday, Monday = 0
 MIN_WEEKEND_SIGNALS = 100.0  # weighted weekend signals the workspace needs to have its own weekend rhythm
+LAGS = np.arange(-3, 6)  # hours later that people read at weekends, tried for the workspace
+FLATTEN = (0.4, 0.6, 0.8, 1.0, 1.2)  # powers of the weekday rhythm (below 1: a looser weekend)
+SHIFT_SAMPLE = 50_000  # customers the workspace's weekend shift is measured on
 
 
 def is_weekend(weekday: np.ndarray) -> np.ndarray:
@@ -36,22 +39,45 @@ def weekend_hazard(state: FitState) -> HazardModel | None:
     return fit_hazard(t, r)
 
 
-def weekday_ratio(state: FitState) -> np.ndarray:
-    """Each customer's rhythm relative to the pooled one (n, 24), mean 1: what carries over to weekends."""
-    return normalise(state.rhythm.astype(np.float64) / state.hazard.rhythm[None, :])
+def shifted_prior(rhythm: np.ndarray, hazard: HazardModel, lag: int, power: float) -> np.ndarray:
+    """Each customer's clock rhythm `lag` hours later and raised to `power`, relative to the weekend hazard."""
+    moved = np.roll(rhythm.astype(np.float64), lag, axis=1) ** power
+    return normalise(normalise(moved) / hazard.rhythm[None, :])
 
 
-def weekend_log_ahead(state: FitState, hazard: HazardModel) -> np.ndarray:
-    """log of each customer's weekend rhythm ahead of each send hour (n, 24), like FitState.log_ahead."""
+def weekend_shift(state: FitState, stats: CustomerStats, hazard: HazardModel) -> tuple[int, float, dict]:
+    """The workspace's weekend shift: how much later, and how much looser, its customers read at weekends.
+
+    Chosen by the Poisson likelihood of the weekend signals of customers with weekend signals, each
+    predicted from their own weekday rhythm moved by the candidate shift.
+    """
+    rich = np.flatnonzero(stats.observed.sum(axis=1) > 0)
+    if rich.size > SHIFT_SAMPLE:
+        rich = np.sort(np.random.default_rng(0).choice(rich, SHIFT_SAMPLE, replace=False))
+    obs, exp = stats.observed[rich], stats.expected[rich]
+    prop = np.exp(state.log_prop[rich])[:, None]
+    scores = {}
+    for lag in LAGS.tolist():
+        for power in FLATTEN:
+            mean = np.maximum(exp * prop * shifted_prior(state.rhythm[rich], hazard, lag, power), 1e-12)
+            scores[(lag, power)] = float((obs * np.log(mean) - mean).sum())
+    lag, power = max(scores, key=lambda k: scores[k])
+    return int(lag), float(power), {"later_h": int(lag), "power": power}
+
+
+def weekend_log_ahead(state: FitState, hazard: HazardModel) -> tuple[np.ndarray, dict]:
+    """log of each customer's weekend rhythm ahead of each send hour (n, 24), like FitState.log_ahead,
+    and the workspace's weekend shift."""
     n = state.log_prop.shape[0]
     we = np.flatnonzero(is_weekend(state.weekday))
     s = state.sends
     stats = customer_stats(n, s.customer[we], state.hour[we], state.duration[we], state.event[we],
                            state.weight[we], hazard)
-    prior = weekday_ratio(state)
+    lag, power, info = weekend_shift(state, stats, hazard)
+    prior = shifted_prior(state.rhythm, hazard, lag, power)
     phi, _ = rhythm_posterior(stats.observed, stats.expected, np.exp(state.log_prop), prior,
                               state.rhythm_shape, state.noise)
-    return np.log(np.maximum(normalise(phi) @ ahead_matrix(hazard), 1e-12))
+    return np.log(np.maximum(normalise(phi) @ ahead_matrix(hazard), 1e-12)), info
 
 
 def weekend_scores(state: FitState, cox: CoxScorer, weekday_scores: np.ndarray,
@@ -65,7 +91,8 @@ def weekend_scores(state: FitState, cox: CoxScorer, weekday_scores: np.ndarray,
     hazard = weekend_hazard(state)
     if hazard is None:
         return weekday_scores.copy(), np.ones(HOURS)
-    scores = cox.hourly(state.log_prop, weekend_log_ahead(state, hazard))
+    log_ahead, _ = weekend_log_ahead(state, hazard)
+    scores = cox.hourly(state.log_prop, log_ahead)
     ratio = _ratio(state, cox, hazard)
     if hedged is not None and hedged.size:
         scores[hedged] = weekday_scores[hedged] * ratio[None, :].astype(np.float32)

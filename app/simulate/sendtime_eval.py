@@ -19,6 +19,16 @@ RULES = ("window_start", "best_global_hour", "most_frequent_open_hour", "workspa
 GROUPS = ("all", "cold_start", "unknown_tz", "mpp")
 
 
+def _time_in_window(window_start: float, utc_hour: np.ndarray) -> np.ndarray:
+    """The first instant in [window_start, +24 h) at the given UTC hour of day (fractional ok)."""
+    return window_start + np.mod(utc_hour * HOUR_S - window_start, DAY_S)
+
+
+def _rate_at(world: World, utc_times: np.ndarray) -> np.ndarray:
+    """True P(human open within 24 h) of each customer when sent at the given UTC instants."""
+    return world.p_open_at(utc_times)
+
+
 def plan_window(week: np.ndarray, offset_h: np.ndarray, window_start_utc: float) -> np.ndarray:
     """Index 0..23 of the hour of a 24-hour window each customer is sent at: the best score of the
     weekday or weekend curve (week: (n, 2, 24)) of that instant's local day (the earliest of equals)."""
@@ -34,7 +44,7 @@ def plan_window(week: np.ndarray, offset_h: np.ndarray, window_start_utc: float)
 def _rates_in_window(world: World, window_start_utc: float) -> np.ndarray:
     """True P(human open within 24 h) of each customer at each hour of the window (n, 24)."""
     n = world.customers.n
-    return np.stack([world.p_open_at(np.full(n, window_start_utc + j * HOUR_S)) for j in range(HOURS)], axis=1)
+    return np.stack([_rate_at(world, np.full(n, window_start_utc + j * HOUR_S)) for j in range(HOURS)], axis=1)
 
 
 def reference_rules(world: World) -> SimpleRules:
