@@ -140,7 +140,8 @@ def fit(sends: SendData, customers: CustomerData, now: float, progress: Progress
         report(0.4, "checking the personalized hour against simple rules on held-out sends")
         held_prof = build_profiles(held, held_cox, customers.segment, customers.n_segments)
         choice = validate(held_prof.week_scores(), cold_curves(held, held_cox, customers.n_segments),
-                          _rules(held, customers), held.offset, sends, customers, cutoff, now, seed)
+                          _rules(held, customers), held.offset, sends, customers, cutoff, now,
+                          held.hazard.decay, seed)
         del held, held_prof
     report(0.45, "fitting on all history")
     state = build_state(sends, customers, now, seed, recency.half_life_days)
@@ -156,6 +157,7 @@ def fit(sends: SendData, customers: CustomerData, now: float, progress: Progress
         profiles.set_week_scores(apply_choice(choice, profiles.week_scores(), rules, group, customers.segment))
         cold = _served_cold(cold, choice, rules, customers.n_segments)
     metrics["self_validation"] = choice.to_json()
+    metrics["weekend"] = profiles.weekend_info
     metrics["recency"] = recency.to_json()
     metrics["rows_used"] = {"sends": len(state.sends), "cox_rows": int(x.shape[0]), "customers": customers.n}
     metrics["personal_share"] = round(float((profiles.source == SOURCE_PERSONAL).mean()), 4) if customers.n else 0.0

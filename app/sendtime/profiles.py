@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +39,7 @@ class Profiles:
     peak_start: np.ndarray  # int8 local hour where the modelled reading rhythm peaks, -1 if none
     peak_end: np.ndarray  # int8 hour after the peak's last hour, -1 if none
     weekend_scores: np.ndarray  # (n, 24) float32: the same for sends made on Saturday or Sunday
+    weekend_info: dict = field(default_factory=dict)  # the workspace's weekend shift, for the fit metrics
 
     def week_scores(self) -> np.ndarray:
         """(n, 2, 24): weekday and weekend scores."""
@@ -88,7 +89,7 @@ def build_profiles(state: FitState, cox: CoxScorer, segment: np.ndarray, n_segme
         scores[h.customers] = hedged_scores(h, state.offset[h.customers], segment[h.customers], state.hazard,
                                             state.clusters, state.prop, state.rhythm_shape, state.noise, cox)
     hedged = state.hedge.customers if state.hedge is not None else None
-    weekend, _ = weekend_scores(state, cox, scores, hedged)
+    weekend, weekend_info = weekend_scores(state, cox, scores, segment, hedged)
     s = state.sends
     recent = state.event & (s.sent_at >= state.as_of - RECENT_DAYS * DAY_S)
     signals = np.bincount(s.customer[state.event], minlength=n)
@@ -111,5 +112,5 @@ def build_profiles(state: FitState, cox: CoxScorer, segment: np.ndarray, n_segme
         source=source.astype(np.int8), offset_h=state.offset.astype(np.float32),
         offset_source=state.offset_source.astype(np.int8), offset_confidence=state.offset_confidence,
         human_opens=counts.sum(axis=1).astype(np.int32), peak_start=peak_start, peak_end=peak_end,
-        weekend_scores=weekend,
+        weekend_scores=weekend, weekend_info=weekend_info,
     )

@@ -5,16 +5,18 @@ on weekend days), and so does each simple rule (baselines.py), fitted on the sam
 made after the cutoff then say how each choice fares, per group of customers (cold, unknown time
 zone, Apple-MPP, data-rich):
 
-- reading rate: first human signals per hour that an unopened email sat in the inbox, over the three
-  hours starting at the chosen hour (the email's own first hour left out, so the hour a list was
-  blasted at earns no credit for being the hour it was blasted at); a bootstrap over customers gives
-  95% intervals, and the paired intervals of each rule minus the personalized hour;
+- open rate (direct method): the group's first human signals per hour an unopened email sat in
+  the inbox, measured at each hour after the chosen one (every email's own first hour left out, so
+  the hour a list was blasted at earns no credit for being the hour it was blasted at), combined
+  with the workspace's decay over elapsed hours into P(human open within a day) of a send at the
+  chosen hour; a bootstrap over customers gives 95% intervals and paired differences;
 - where the history sent at varied hours, inverse propensity weighting (IPS): the human-open rate of
   the sends that happened to go out at the chosen hour, weighted by how rarely that hour was used,
   with a 95% normal interval.
 
 A group is served a simple rule only where the evidence says it beats the personalized hour (its
-paired interval lies above zero) and IPS does not say the opposite. Cold customers' rules are
+paired difference is SWITCH_Z standard errors above zero, on the open rate or on IPS) and IPS does
+not say the opposite. Cold customers' rules are
 compared as cold-start rules on every customer's held-out sends: what a rule that knows only the
 segment and time zone earns on a customer of this list.
 """
@@ -39,10 +41,11 @@ GROUP_LABELS = {"cold": "cold customers (0-3 sends)", "unknown_tz": "customers o
                 "mpp": "Apple-MPP readers", "data_rich": "customers with history"}
 COLD_MAX_SENDS = 3
 MPP_MACHINE_SHARE = 0.5  # machine opens on at least this share of a customer's sends: an MPP reader
-WINDOW_H = 3
+RATE_PSEUDO_H = 5.0  # hours at risk at the group's mean rate added to each hour's measured rate
 BOOTSTRAP = 200
 MAX_GROUP_CUSTOMERS = 50_000
 MAX_TEST_SENDS = 300_000
+SWITCH_Z = 2.5
 MIN_SIGNALS = 30  # fewer held-out signals in a group than this: no evidence, the personalized hour stays
 MIN_IPS_MATCHES = 30
 MIN_IPS_SLOTS = 20  # distinct (day, UTC hour) send slots each policy's hours must have been used in
@@ -90,24 +93,43 @@ def cold_hours(cold_pers: np.ndarray, rules: SimpleRules, segment: np.ndarray) -
                      np.broadcast_to(rules.workspace.argmax(axis=1), (n, 2)), seg], axis=1)
 
 
-def _window_counts(hour: np.ndarray, duration: np.ndarray, event: np.ndarray, chosen: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Signals and hours at risk (m, P) in the WINDOW_H clock hours from each chosen hour, elapsed hour >= 1."""
-    sig = np.zeros(chosen.shape)
-    expo = np.zeros(chosen.shape)
+def _relative_counts(cust: np.ndarray, hour: np.ndarray, duration: np.ndarray, event: np.ndarray,
+                     chosen: np.ndarray, n_cust: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer, policy and hour k after the policy's chosen hour (n_cust, P, 24): first human signals
+    and hours an unopened email was at risk then, leaving out every email's own first hour."""
+    m, n_pol = chosen.shape
+    e = np.arange(HOURS)
+    at_risk = np.where(e[None, :] >= 1, np.clip(duration[:, None] - e[None, :], 0.0, 1.0), 0.0)  # (m, 24) by elapsed
     step = np.floor(duration).astype(np.int64)
-    for j in range(WINDOW_H):
-        k = (chosen + j - hour[:, None]) % HOURS
-        ok = k >= 1
-        expo += np.where(ok, np.clip(duration[:, None] - k, 0.0, 1.0), 0.0)
-        sig += ok & event[:, None] & (step[:, None] == k)
-    return sig, expo
+    signal = event & (step >= 1) & (step < HOURS)
+    sig = np.zeros(n_cust * n_pol * HOURS)
+    expo = np.zeros(n_cust * n_pol * HOURS)
+    for j in range(n_pol):
+        shift = (hour - chosen[:, j]) % HOURS  # elapsed e sits at k = (shift + e) % 24
+        k = (shift[:, None] + e[None, :]) % HOURS
+        base = (cust * n_pol + j) * HOURS
+        expo += np.bincount((base[:, None] + k).ravel(), weights=at_risk.ravel(), minlength=expo.size)
+        ks = (shift + step) % HOURS
+        sig += np.bincount(base[signal] + ks[signal], minlength=sig.size)
+    return sig.reshape(n_cust, n_pol, HOURS), expo.reshape(n_cust, n_pol, HOURS)
 
 
-def _ratio_bootstrap(o: np.ndarray, e: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Ratio sum(o) / sum(e) per policy (P,) and bootstrap replicates over customers (B, P)."""
+def _open_rate(o: np.ndarray, e: np.ndarray, decay: np.ndarray) -> np.ndarray:
+    """P(human open within a day) of each policy (.., P) from signals and exposure (.., P, 24) by hour after
+    the chosen one: the workspace's decay over elapsed hours times the group's measured rhythm there."""
+    mean = o[..., :1, :].sum(axis=-1, keepdims=True) / np.maximum(e[..., :1, :].sum(axis=-1, keepdims=True), 1e-9)
+    rhythm = (o + RATE_PSEUDO_H * mean) / (e + RATE_PSEUDO_H) / np.maximum(mean, 1e-12)
+    return -np.expm1(-(rhythm * decay).sum(axis=-1))
+
+
+def _rate_bootstrap(o: np.ndarray, e: np.ndarray, decay: np.ndarray, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Open rate per policy (P,) and bootstrap replicates over customers (B, P)."""
     w = rng.poisson(1.0, (BOOTSTRAP, o.shape[0])).astype(np.float64)
-    return o.sum(axis=0) / np.maximum(e.sum(axis=0), 1e-9), (w @ o) / np.maximum(w @ e, 1e-9)
+    shape = (BOOTSTRAP, *o.shape[1:])
+    flat_o, flat_e = o.reshape(o.shape[0], -1), e.reshape(e.shape[0], -1)
+    return (_open_rate(o.sum(axis=0), e.sum(axis=0), decay),
+            _open_rate((w @ flat_o).reshape(shape), (w @ flat_e).reshape(shape), decay))
 
 
 def _ci(x: np.ndarray) -> list[float]:
@@ -151,16 +173,17 @@ def _sentence(group: str, rows: dict, served: str, hours: dict[str, int | None],
             lo, hi = r["ips_ci"]
             parts.append(f"{LABELS[p]}{hour(p)} {100 * r['ips']:.1f}% human opens [{100 * lo:.1f}, {100 * hi:.1f}]")
         else:
-            lo, hi = r["reading_rate_ci"]
-            parts.append(f"{LABELS[p]}{hour(p)} {100 * r['reading_rate']:.2f} [{100 * lo:.2f}, {100 * hi:.2f}]")
+            lo, hi = r["open_rate_ci"]
+            parts.append(f"{LABELS[p]}{hour(p)} {100 * r['open_rate']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]")
     what = ("emails that went out at each choice earned" if ips else
-            "first opens per 100 unopened emails per hour in the 3 hours from each choice:")
+            "by when its readers opened mail, each choice would have earned human opens within a day:")
     return (f"{GROUP_LABELS[group]}: on your last {days} days of history, {what} " + "; ".join(parts)
             + f". Serving {LABELS[served]}.")
 
 
 def validate(pers: np.ndarray, cold_pers: np.ndarray, rules: SimpleRules, offset_h: np.ndarray,
-             sends: SendData, customers: CustomerData, cutoff: float, now: float, seed: int = 0) -> Choice:
+             sends: SendData, customers: CustomerData, cutoff: float, now: float, decay: np.ndarray,
+             seed: int = 0) -> Choice:
     """Compare the personalized hour (`pers`: (n, 2, 24) scores fitted as of `cutoff`) with the simple
     rules on the sends after the cutoff, per group; see the module docstring for the measures."""
     rng = np.random.default_rng(seed + 17)
@@ -196,16 +219,14 @@ def validate(pers: np.ndarray, cold_pers: np.ndarray, rules: SimpleRules, offset
         chosen = hours_all[c[idx]][:, cols, :]
         chosen = np.take_along_axis(chosen, np.broadcast_to(day[idx, None, None], (idx.size, len(cols), 1)),
                                     axis=2)[:, :, 0]
-        sig, expo = _window_counts(hour[idx], duration[idx], ev, chosen)
         cust, inv = np.unique(c[idx], return_inverse=True)
-        o = np.zeros((cust.size, len(cols)))
-        e = np.zeros((cust.size, len(cols)))
-        np.add.at(o, inv, sig)
-        np.add.at(e, inv, expo)
-        if cust.size > MAX_GROUP_CUSTOMERS:
-            keep = rng.choice(cust.size, MAX_GROUP_CUSTOMERS, replace=False)
-            o, e = o[keep], e[keep]
-        point, boot = _ratio_bootstrap(o, e, rng)
+        if cust.size > MAX_GROUP_CUSTOMERS:  # a random subset of the group's customers, all their sends
+            pick = np.zeros(cust.size, bool)
+            pick[rng.choice(cust.size, MAX_GROUP_CUSTOMERS, replace=False)] = True
+            keep = pick[inv]
+            idx, inv, chosen, ev = idx[keep], np.unique(inv[keep], return_inverse=True)[1], chosen[keep], ev[keep]
+        o, e = _relative_counts(inv, hour[idx], duration[idx], ev, chosen, int(inv.max()) + 1)
+        point, boot = _rate_bootstrap(o, e, decay, rng)
         diff = boot - boot[:, :1]
         shift = np.round(offset_h[c[idx]]).astype(np.int64)
         prop = p_utc[day[idx][:, None], (chosen - shift[:, None]) % HOURS]
@@ -215,7 +236,7 @@ def validate(pers: np.ndarray, cold_pers: np.ndarray, rules: SimpleRules, offset
         ips = _ips(terms, matched, np.floor(t.sent_at[idx] / HOUR_S).astype(np.int64))
         rows: dict = {}
         for j, p in enumerate(policies):
-            r = {"reading_rate": round(float(point[j]), 5), "reading_rate_ci": _ci(boot[:, j]),
+            r = {"open_rate": round(float(point[j]), 5), "open_rate_ci": _ci(boot[:, j]),
                  "difference_to_personalized_ci": _ci(diff[:, j]), "ips": None}
             if ips is not None:
                 r |= {"ips": round(float(ips["value"][j]), 4),
@@ -224,11 +245,13 @@ def validate(pers: np.ndarray, cold_pers: np.ndarray, rules: SimpleRules, offset
                       "ips_difference_ci": [round(float(ips["diff"][j] - ips["dhalf"][j]), 4),
                                             round(float(ips["diff"][j] + ips["dhalf"][j]), 4)]}
             rows[p] = r
+        # Four rules are tried on four groups: each switch needs z >= SWITCH_Z (about 1% one-sided),
+        # so an even contest rarely hands a group to a rule by chance.
+        z = diff.mean(axis=0) / np.maximum(diff.std(axis=0), 1e-12)
+        ips_z = ips["diff"] / np.maximum(ips["dhalf"] / 1.96, 1e-12) if ips is not None else np.zeros(len(cols))
         better = [p for j, p in enumerate(policies) if j > 0
-                  and (np.percentile(diff[:, j], 2.5) > 0
-                       or (ips is not None and ips["diff"][j] - ips["dhalf"][j] > 0))
-                  and not (ips is not None and ips["diff"][j] + ips["dhalf"][j] < 0)]
-        served = max(better, key=lambda p: rows[p]["reading_rate"]) if better else "personalized"
+                  and (z[j] >= SWITCH_Z or ips_z[j] >= SWITCH_Z) and ips_z[j] > -1.96]
+        served = max(better, key=lambda p: rows[p]["open_rate"]) if better else "personalized"
         choice.served[name] = served
         single = {"workspace_best_hour": int(rules.workspace[0].argmax()),
                   "most_frequent_open_hour": int(cold[0, 2, 0]) if name == "cold" else None}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.sendtime.clusters import cluster_prior
 from app.sendtime.data import HOURS
 from app.sendtime.hazard import HazardModel, exposure_tables, fit_hazard
 from app.sendtime.rhythm import CustomerStats, customer_stats, normalise, rhythm_posterior
@@ -30,13 +31,38 @@ def is_weekend(weekday: np.ndarray) -> np.ndarray:
     return (weekday == WEEKEND_DAYS[0]) | (weekday == WEEKEND_DAYS[1])
 
 
+def _hazard_of(state: FitState, mask: np.ndarray) -> HazardModel:
+    t, r = exposure_tables(state.hour[mask], state.duration[mask], state.event[mask], state.weight[mask])
+    return fit_hazard(t, r)
+
+
 def weekend_hazard(state: FitState) -> HazardModel | None:
     """The pooled hazard of sends made on weekend days, or None with too few weekend signals."""
     we = is_weekend(state.weekday)
     if float(state.weight[we & state.event].sum()) < MIN_WEEKEND_SIGNALS:
         return None
-    t, r = exposure_tables(state.hour[we], state.duration[we], state.event[we], state.weight[we])
-    return fit_hazard(t, r)
+    return _hazard_of(state, we)
+
+
+def _stats(state: FitState, mask: np.ndarray, hazard: HazardModel) -> CustomerStats:
+    idx = np.flatnonzero(mask)
+    return customer_stats(state.log_prop.shape[0], state.sends.customer[idx], state.hour[idx], state.duration[idx],
+                          state.event[idx], state.weight[idx], hazard)
+
+
+def weekday_rhythm(state: FitState, segment: np.ndarray) -> np.ndarray:
+    """Each customer's clock rhythm (n, 24), mean 1, from weekday sends only.
+
+    The weekend shift is measured against it: a rhythm that had seen the weekend signals would
+    predict them in-sample, and the shift would come out as none.
+    """
+    weekday = ~is_weekend(state.weekday)
+    hazard = _hazard_of(state, weekday)
+    stats = _stats(state, weekday, hazard)
+    prop = np.exp(state.log_prop)
+    prior = cluster_prior(stats, prop, segment, state.clusters, state.noise)
+    phi, _ = rhythm_posterior(stats.observed, stats.expected, prop, prior, state.rhythm_shape, state.noise)
+    return normalise(normalise(phi) * hazard.rhythm[None, :]).astype(np.float32)
 
 
 def shifted_prior(rhythm: np.ndarray, hazard: HazardModel, lag: int, power: float) -> np.ndarray:
@@ -45,7 +71,8 @@ def shifted_prior(rhythm: np.ndarray, hazard: HazardModel, lag: int, power: floa
     return normalise(normalise(moved) / hazard.rhythm[None, :])
 
 
-def weekend_shift(state: FitState, stats: CustomerStats, hazard: HazardModel) -> tuple[int, float, dict]:
+def weekend_shift(rhythm: np.ndarray, prop: np.ndarray, stats: CustomerStats, hazard: HazardModel
+                  ) -> tuple[int, float]:
     """The workspace's weekend shift: how much later, and how much looser, its customers read at weekends.
 
     Chosen by the Poisson likelihood of the weekend signals of customers with weekend signals, each
@@ -54,35 +81,33 @@ def weekend_shift(state: FitState, stats: CustomerStats, hazard: HazardModel) ->
     rich = np.flatnonzero(stats.observed.sum(axis=1) > 0)
     if rich.size > SHIFT_SAMPLE:
         rich = np.sort(np.random.default_rng(0).choice(rich, SHIFT_SAMPLE, replace=False))
-    obs, exp = stats.observed[rich], stats.expected[rich]
-    prop = np.exp(state.log_prop[rich])[:, None]
+    obs, exp = stats.observed[rich], stats.expected[rich] * prop[rich, None]
     scores = {}
     for lag in LAGS.tolist():
         for power in FLATTEN:
-            mean = np.maximum(exp * prop * shifted_prior(state.rhythm[rich], hazard, lag, power), 1e-12)
+            mean = np.maximum(exp * shifted_prior(rhythm[rich], hazard, lag, power), 1e-12)
             scores[(lag, power)] = float((obs * np.log(mean) - mean).sum())
     lag, power = max(scores, key=lambda k: scores[k])
-    return int(lag), float(power), {"later_h": int(lag), "power": power}
+    return int(lag), float(power)
 
 
-def weekend_log_ahead(state: FitState, hazard: HazardModel) -> tuple[np.ndarray, dict]:
+def weekend_log_ahead(state: FitState, hazard: HazardModel, segment: np.ndarray) -> tuple[np.ndarray, dict]:
     """log of each customer's weekend rhythm ahead of each send hour (n, 24), like FitState.log_ahead,
     and the workspace's weekend shift."""
-    n = state.log_prop.shape[0]
-    we = np.flatnonzero(is_weekend(state.weekday))
-    s = state.sends
-    stats = customer_stats(n, s.customer[we], state.hour[we], state.duration[we], state.event[we],
-                           state.weight[we], hazard)
-    lag, power, info = weekend_shift(state, stats, hazard)
-    prior = shifted_prior(state.rhythm, hazard, lag, power)
-    phi, _ = rhythm_posterior(stats.observed, stats.expected, np.exp(state.log_prop), prior,
-                              state.rhythm_shape, state.noise)
-    return np.log(np.maximum(normalise(phi) @ ahead_matrix(hazard), 1e-12)), info
+    rhythm = weekday_rhythm(state, segment)
+    prop = np.exp(state.log_prop)
+    stats = _stats(state, is_weekend(state.weekday), hazard)
+    lag, power = weekend_shift(rhythm, prop, stats, hazard)
+    prior = shifted_prior(rhythm, hazard, lag, power)
+    del rhythm
+    phi, _ = rhythm_posterior(stats.observed, stats.expected, prop, prior, state.rhythm_shape, state.noise)
+    return (np.log(np.maximum(normalise(phi) @ ahead_matrix(hazard), 1e-12)),
+            {"later_h": lag, "flatten_power": power})
 
 
-def weekend_scores(state: FitState, cox: CoxScorer, weekday_scores: np.ndarray,
-                   hedged: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 24) scores of sends made on a weekend day, and the workspace's weekend/weekday ratio by hour.
+def weekend_scores(state: FitState, cox: CoxScorer, weekday_scores: np.ndarray, segment: np.ndarray,
+                   hedged: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """(n, 24) scores of sends made on a weekend day, and what was learned about the workspace's weekends.
 
     Without enough weekend history the weekday scores are kept. Customers in `hedged` (unknown time
     zone, weekday scores averaged over their possible offsets) get their weekday scores times the
@@ -90,13 +115,13 @@ def weekend_scores(state: FitState, cox: CoxScorer, weekday_scores: np.ndarray,
     """
     hazard = weekend_hazard(state)
     if hazard is None:
-        return weekday_scores.copy(), np.ones(HOURS)
-    log_ahead, _ = weekend_log_ahead(state, hazard)
+        return weekday_scores.copy(), {"weekend": "too few weekend signals: weekday scores used"}
+    log_ahead, info = weekend_log_ahead(state, hazard, segment)
     scores = cox.hourly(state.log_prop, log_ahead)
-    ratio = _ratio(state, cox, hazard)
+    del log_ahead
     if hedged is not None and hedged.size:
-        scores[hedged] = weekday_scores[hedged] * ratio[None, :].astype(np.float32)
-    return scores.astype(np.float32), ratio
+        scores[hedged] = weekday_scores[hedged] * _ratio(state, cox, hazard)[None, :].astype(np.float32)
+    return scores.astype(np.float32), info
 
 
 def _ratio(state: FitState, cox: CoxScorer, hazard: HazardModel) -> np.ndarray:

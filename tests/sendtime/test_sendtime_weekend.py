@@ -135,7 +135,8 @@ def test_self_validation_falls_back_when_a_simple_rule_wins():
     bad[:, :, 3] = 0.2
     cold = np.full((world.customers.n_segments + 1, 2, 24), 0.1)
     cold[:, :, 3] = 0.2
-    choice = validate(bad, cold, rules, off, world.sends, world.customers, cutoff, world.now)
+    decay = 0.03 * np.exp(-np.arange(24) / 8.0)
+    choice = validate(bad, cold, rules, off, world.sends, world.customers, cutoff, world.now, decay)
     group = customer_groups(world.sends, world.customers, world.now)
     for name in ("data_rich", "cold"):
         assert choice.served[name] != "personalized", choice.table[name]
@@ -158,6 +159,6 @@ def test_self_validation_keeps_the_personalized_hour_when_it_is_better():
     sv = result.metrics["self_validation"]
     assert sv["served"]["data_rich"] == "personalized"
     rich = sv["groups"]["data_rich"]["policies"]
-    assert rich["personalized"]["reading_rate"] > rich["most_frequent_open_hour"]["reading_rate"]
-    assert rich["personalized"]["reading_rate"] > rich["workspace_best_hour"]["reading_rate"]
+    assert rich["personalized"]["open_rate"] > rich["most_frequent_open_hour"]["open_rate"]
+    assert rich["personalized"]["open_rate"] > rich["workspace_best_hour"]["open_rate"]
     assert any("on your last" in line for line in sv["summary"])
