@@ -28,14 +28,24 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.sendtime.baselines import SimpleRules
-from app.sendtime.data import HORIZON_H, HOUR_S, HOURS, CustomerData, SendData, local_hour, local_weekday, observe
-from app.sendtime.data import signal_delay_h
+from app.sendtime.data import (
+    HORIZON_H,
+    HOUR_S,
+    HOURS,
+    CustomerData,
+    SendData,
+    local_hour,
+    local_weekday,
+    observe,
+    signal_delay_h,
+)
 from app.sendtime.weekend import is_weekend
 
 POLICIES = ("personalized", "shrunk_rates", "most_frequent_open_hour", "workspace_best_hour", "segment_best_hour")
 LABELS = {"personalized": "the personalized hour", "shrunk_rates": "shrunk hourly open rates",
           "most_frequent_open_hour": "each customer's most frequent open hour",
-          "workspace_best_hour": "the workspace's best local hour", "segment_best_hour": "the segment's best local hour"}
+          "workspace_best_hour": "the workspace's best local hour",
+          "segment_best_hour": "the segment's best local hour"}
 GROUPS = ("cold", "unknown_tz", "mpp", "data_rich")
 GROUP_LABELS = {"cold": "cold customers (0-3 sends)", "unknown_tz": "customers of unknown time zone",
                 "mpp": "Apple-MPP readers", "data_rich": "customers with history"}
