@@ -23,6 +23,7 @@ WEEKEND_DAYS = (5, 6)  # Saturday and Sunday, Monday = 0
 MIN_WEEKEND_SIGNALS = 100.0  # weighted weekend signals the workspace needs to have its own weekend rhythm
 LAGS = np.arange(-3, 6)  # hours later that people read at weekends, tried for the workspace
 FLATTEN = (0.4, 0.6, 0.8, 1.0, 1.2)  # powers of the weekday rhythm (below 1: a looser weekend)
+BLEND = (0.0, 0.2, 0.4)  # share of the workspace's weekend rhythm mixed into each customer's weekend prior
 SHIFT_SAMPLE = 50_000  # customers the workspace's weekend shift is measured on
 
 
@@ -65,14 +66,16 @@ def weekday_rhythm(state: FitState, segment: np.ndarray) -> np.ndarray:
     return normalise(normalise(phi) * hazard.rhythm[None, :]).astype(np.float32)
 
 
-def shifted_prior(rhythm: np.ndarray, hazard: HazardModel, lag: int, power: float) -> np.ndarray:
-    """Each customer's clock rhythm `lag` hours later and raised to `power`, relative to the weekend hazard."""
-    moved = np.roll(rhythm.astype(np.float64), lag, axis=1) ** power
-    return normalise(normalise(moved) / hazard.rhythm[None, :])
+def shifted_prior(rhythm: np.ndarray, hazard: HazardModel, lag: int, power: float, blend: float = 0.0
+                  ) -> np.ndarray:
+    """Each customer's clock rhythm `lag` hours later and raised to `power`, mixed with a `blend` share of
+    the workspace's weekend rhythm, relative to that weekend rhythm (mean 1)."""
+    moved = normalise(np.roll(rhythm.astype(np.float64), lag, axis=1) ** power)
+    return normalise((1.0 - blend) * moved / hazard.rhythm[None, :] + blend)
 
 
 def weekend_shift(rhythm: np.ndarray, prop: np.ndarray, stats: CustomerStats, hazard: HazardModel
-                  ) -> tuple[int, float]:
+                  ) -> tuple[int, float, float]:
     """The workspace's weekend shift: how much later, and how much looser, its customers read at weekends.
 
     Chosen by the Poisson likelihood of the weekend signals of customers with weekend signals, each
@@ -85,10 +88,11 @@ def weekend_shift(rhythm: np.ndarray, prop: np.ndarray, stats: CustomerStats, ha
     scores = {}
     for lag in LAGS.tolist():
         for power in FLATTEN:
-            mean = np.maximum(exp * shifted_prior(rhythm[rich], hazard, lag, power), 1e-12)
-            scores[(lag, power)] = float((obs * np.log(mean) - mean).sum())
-    lag, power = max(scores, key=lambda k: scores[k])
-    return int(lag), float(power)
+            for blend in BLEND:
+                mean = np.maximum(exp * shifted_prior(rhythm[rich], hazard, lag, power, blend), 1e-12)
+                scores[(lag, power, blend)] = float((obs * np.log(mean) - mean).sum())
+    lag, power, blend = max(scores, key=lambda k: scores[k])
+    return int(lag), float(power), float(blend)
 
 
 def weekend_log_ahead(state: FitState, hazard: HazardModel, segment: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -97,12 +101,12 @@ def weekend_log_ahead(state: FitState, hazard: HazardModel, segment: np.ndarray)
     rhythm = weekday_rhythm(state, segment)
     prop = np.exp(state.log_prop)
     stats = _stats(state, is_weekend(state.weekday), hazard)
-    lag, power = weekend_shift(rhythm, prop, stats, hazard)
-    prior = shifted_prior(rhythm, hazard, lag, power)
+    lag, power, blend = weekend_shift(rhythm, prop, stats, hazard)
+    prior = shifted_prior(rhythm, hazard, lag, power, blend)
     del rhythm
     phi, _ = rhythm_posterior(stats.observed, stats.expected, prop, prior, state.rhythm_shape, state.noise)
     return (np.log(np.maximum(normalise(phi) @ ahead_matrix(hazard), 1e-12)),
-            {"later_h": lag, "flatten_power": power})
+            {"later_h": lag, "flatten_power": power, "workspace_blend": blend})
 
 
 def weekend_scores(state: FitState, cox: CoxScorer, weekday_scores: np.ndarray, segment: np.ndarray,
