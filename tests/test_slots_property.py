@@ -75,3 +75,21 @@ def test_quiet_mask_wraps_midnight():
     m = slots.quiet_mask({"start": 21, "end": 8})
     assert m[21] and m[23] and m[0] and m[7] and not m[8] and not m[20]
     assert not slots.quiet_mask({"start": 5, "end": 5}).any()
+
+
+def test_optimal_reads_the_weekend_scores_on_a_weekend_day():
+    """Scores hold 24 weekday hours then 24 weekend hours: a Friday-to-Saturday window sends on Saturday
+    at the weekend best hour, and the same customer in a Tuesday window at the weekday best hour."""
+    scores = np.full((1, 48), 0.1, dtype=np.float32)
+    scores[0, 9] = 0.3          # weekdays: 09:00
+    scores[0, 24 + 15] = 0.4    # weekends: 15:00
+    no = np.zeros(1, dtype=bool)
+    for day, expect, weekday in ((dt.datetime(2026, 12, 4, 20), 15, 5), (dt.datetime(2026, 12, 7, 12), 9, 1)):
+        start = day.replace(tzinfo=dt.UTC)  # Friday 20:00 UTC to Saturday 20:00, then Monday noon to Tuesday
+        end = start + dt.timedelta(hours=24)
+        camp = Campaign(workspace_id="w", name="n", subject_variants=["s"], template_html="x",
+                        audience={"all": True}, window_start=start.replace(tzinfo=None),
+                        window_end=end.replace(tzinfo=None), strategy="optimal")
+        out = choose_instants(camp, start, end, ["Europe/Paris"], scores, no, no, np.random.default_rng(0))
+        local = dt.datetime.fromtimestamp(out[0], dt.UTC).astimezone(slots.zone("Europe/Paris"))
+        assert (local.hour, local.weekday()) == (expect, weekday)

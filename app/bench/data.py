@@ -119,8 +119,11 @@ def insert_profiles(workspace_id: str, ids: np.ndarray, share: float = 0.9, seed
         clicks = shape_rng.binomial(sends, 0.05)
         blocks.append(np.stack([np.append(sends, sends.sum()), np.append(clicks, clicks.sum())]).astype("<i4")
                       .tobytes())
-    curves = [(0.05 + 0.3 * np.exp(-0.5 * (np.minimum((h - p) % 24, (p - h) % 24) / 2.0) ** 2))
-              .astype(np.float32).tobytes() for p in range(24)]
+    def curve(p: int) -> np.ndarray:
+        return 0.05 + 0.3 * np.exp(-0.5 * (np.minimum((h - p) % 24, (p - h) % 24) / 2.0) ** 2)
+
+    # weekday scores, then weekend scores two hours later (float32[48], as a fit stores them)
+    curves = [np.concatenate([curve(p), curve((p + 2) % 24)]).astype(np.float32).tobytes() for p in range(24)]
 
     def rows(lo: int, hi: int) -> Iterator[tuple[Any, ...]]:
         for i in range(lo, hi):

@@ -119,7 +119,9 @@ def choose_instants(camp: Campaign, start: dt.datetime, end: dt.datetime, tzs: l
         if not allowed.any():
             continue
         if camp.strategy == "optimal":
-            masked = np.where(allowed[None, :], scores[idx][:, hours], -np.inf)
+            # scores hold 24 weekday hours then 24 weekend hours: each instant reads its own day's
+            cols = hours + 24 * slots.weekend_flags(secs, tz) if scores.shape[1] > 24 else hours
+            masked = np.where(allowed[None, :], scores[idx][:, cols], -np.inf)
             pick = np.argmax(masked, axis=1)  # the earliest of equal scores
         elif camp.strategy == "fixed_local_hour":
             target_h = int(camp.fixed_local_hour or 0)

@@ -49,7 +49,8 @@ def preview_campaign(session: Session, camp: Campaign, external_id: str, saved: 
     else:
         aud = AudienceRows(ids=np.array([cust.id]), external_ids=[cust.external_id], timezones=[tz],
                            status=[cust.status], attributes=[cust.attributes or {}])
-        scores = np.asarray([st["hourly_scores"]], dtype=np.float32)
+        scores = np.asarray([st["hourly_scores"] + (st.get("weekend_hourly_scores") or st["hourly_scores"])],
+                            dtype=np.float32)
         start, end = from_db_time(camp.window_start), from_db_time(camp.window_end)
         assert start is not None and end is not None
         no = np.zeros(1, dtype=bool)

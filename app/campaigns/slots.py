@@ -51,6 +51,13 @@ def candidate_instants(start: dt.datetime, end: dt.datetime, tz: str) -> tuple[n
     return secs, hours
 
 
+def weekend_flags(secs: np.ndarray, tz: str) -> np.ndarray:
+    """1 where a UTC instant falls on a Saturday or Sunday in the zone, else 0 (indexes the score tables)."""
+    z = zone(tz)
+    return np.array([dt.datetime.fromtimestamp(float(t), dt.UTC).astimezone(z).weekday() >= 5 for t in secs],
+                    dtype=np.int64)
+
+
 def nearest_allowed(allowed: np.ndarray, secs: np.ndarray, target_idx: np.ndarray) -> np.ndarray:
     """For each target index, the allowed index nearest in time (earlier wins a tie); -1 if none allowed."""
     if not allowed.any():

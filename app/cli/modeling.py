@@ -27,6 +27,8 @@ def simulate(
     seeds: str = typer.Option("1,2,3", help="Comma-separated seeds."),
     customers: int = typer.Option(20_000, help="Customers per simulated world."),
     quick: bool = typer.Option(False, help="Only the default world (faster)."),
+    worlds: str = typer.Option("all", help="Send-time worlds: all, classic (the older assumptions) or dials "
+                                           "(weekends, freshness, cold, unflagged MPP, unknown zones; plus default)."),
     content: bool = typer.Option(True, help="Also the subject/content simulation."),
     store: str | None = typer.Option(None, "--store", help="Store the report on this workspace's Models page."),
     content_dials: int = typer.Option(0, help="Also the content dial worlds (scanners, tastes, traits) with this "
@@ -39,7 +41,12 @@ def simulate(
     seed_list = tuple(int(x) for x in seeds.split(",") if x.strip())
     with common.progress_bar() as bar:
         task = bar.add_task("send-time worlds", total=100)
-        scenarios: dict[str, dict] | None = {"default": {}} if quick else None
+        from app.simulate.sendtime_eval import DIAL_SCENARIOS, SCENARIOS
+
+        choice = {"all": None, "classic": SCENARIOS, "dials": {"default": {}, **DIAL_SCENARIOS}}
+        if worlds not in choice:
+            raise typer.BadParameter("--worlds must be all, classic or dials")
+        scenarios: dict[str, dict] | None = {"default": {}} if quick else choice[worlds]
 
         def step(p: float, _msg: str = "") -> None:
             bar.update(task, completed=round(100 * p))

@@ -79,7 +79,9 @@ def _store_sendtime(workspace_id: str, data: training_data.WorkspaceData, result
                            rows_used=len(data.sends.sent_at),
                            metrics=result.metrics, params=params))
         s.execute(delete(CustomerProfile).where(col(CustomerProfile.workspace_id) == workspace_id))
-        scores = np.ascontiguousarray(prof.hourly_scores, dtype=np.float32)
+        # float32[48] per customer: the 24 weekday local hours, then the 24 of a weekend day
+        scores = np.ascontiguousarray(np.concatenate([prof.hourly_scores, prof.weekend_scores], axis=1),
+                                      dtype=np.float32)
         tastes = _subject_histories(data)
         categories = content_policies.category_count_blobs(data.send_frame, len(data.customer_ids))
         rows = (

@@ -33,6 +33,9 @@ def current_models(session: Session, workspace_id: str) -> dict[str, Any]:
         if mv is not None:
             out[kind] = {"version": mv.version, "fitted_at": from_db_time(mv.fitted_at), "rows_used": mv.rows_used,
                          "metrics": mv.metrics}
+            check = (mv.metrics or {}).get("self_validation") if kind == "sendtime" else None
+            if isinstance(check, dict):  # the held-out comparison with simple rules, in plain words
+                out[kind]["self_validation"] = {"served": check.get("served"), "summary": check.get("summary")}
     history = session.exec(
         select(ModelVersion.kind, ModelVersion.version, ModelVersion.fitted_at, ModelVersion.rows_used)
         .where(ModelVersion.workspace_id == workspace_id).order_by(col(ModelVersion.fitted_at).desc()).limit(30)

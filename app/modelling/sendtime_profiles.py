@@ -17,7 +17,7 @@ from app.campaigns.audience import AudienceRows
 from app.core.bulk import int_array_literal, positions
 from app.core.db import is_postgres
 from app.models import Customer, CustomerProfile, CustomerStats, ModelVersion
-from app.sendtime import OFFSET_SOURCE_NAMES, checked_explanation, cold_start_scores, explain
+from app.sendtime import OFFSET_SOURCE_NAMES, checked_explanation, cold_start_scores, cold_start_week, explain
 
 DEFAULT_HOUR = 10
 
@@ -81,17 +81,24 @@ def local_open_hours(session: Session, customer: Customer) -> list[int] | None:
     utc = list(stats.open_hours)[:24]
     return [int(utc[(h - shift) % 24]) for h in range(24)]
 
+WEEK_SCORES = 48  # weekday then weekend local-hour scores; profiles of older fits hold the 24 weekday ones
 
-def decode_scores(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=np.float32, count=24)
+
+def decode_week(blob: bytes) -> np.ndarray:
+    """Weekday and weekend scores (48) of a stored profile; an older 24-score profile serves both."""
+    scores = np.frombuffer(blob, dtype=np.float32)
+    return scores[:WEEK_SCORES] if scores.size >= WEEK_SCORES else np.concatenate([scores[:24], scores[:24]])
 
 
 def profile_view(prof: CustomerProfile) -> dict[str, Any]:
     """The contract's `send_time` object from a stored profile."""
-    scores = decode_scores(prof.scores)
+    week = decode_week(prof.scores)
+    scores, weekend = week[:24], week[24:]
     return {
         "best_hour_local": int(prof.best_hour),
         "hourly_scores": [round(float(s), 4) for s in scores],
+        "best_weekend_hour_local": int(np.argmax(weekend)),
+        "weekend_hourly_scores": [round(float(s), 4) for s in weekend],
         "confidence": round(float(prof.confidence), 3),
         "source": prof.source,
         "explanation": explain(best_hour=int(prof.best_hour), source=prof.source, human_opens=int(prof.human_opens),
@@ -109,11 +116,15 @@ def segment_index(params: dict[str, Any], segment: Any) -> int | None:
 def cold_start_view(params: dict[str, Any], customer: Customer) -> dict[str, Any]:
     """A customer absent from the last fit: the segment's or the workspace's curve."""
     segment = (customer.attributes or {}).get("segment")
-    scores, source = cold_start_scores(params, segment_index(params, segment))
+    seg = segment_index(params, segment)
+    scores, source = cold_start_scores(params, seg)
+    weekend = cold_start_week(params, seg)[1]
     best = int(np.argmax(scores))
     return {
         "best_hour_local": best,
         "hourly_scores": [round(float(s), 4) for s in scores],
+        "best_weekend_hour_local": int(np.argmax(weekend)),
+        "weekend_hourly_scores": [round(float(s), 4) for s in weekend],
         "confidence": 0.0,
         "source": source,
         "explanation": explain(best_hour=best, source=source, segment_name=str(segment) if segment else None,
@@ -122,9 +133,10 @@ def cold_start_view(params: dict[str, Any], customer: Customer) -> dict[str, Any
 
 
 def hour_scores(session: Session, workspace_id: str, aud: AudienceRows) -> np.ndarray:
-    """(n, 24) local-hour scores for an audience: fitted profiles, else cold start by segment, else default."""
+    """(n, 48) local-hour scores for an audience, weekday hours then weekend hours: fitted profiles, else
+    cold start by segment, else default."""
     n = len(aud)
-    out = np.empty((n, 24), dtype=np.float32)
+    out = np.empty((n, WEEK_SCORES), dtype=np.float32)
     have = np.zeros(n, dtype=bool)
     if is_postgres(session):
         _fetch_profiles_pg(session, aud.ids, out, have)
@@ -138,19 +150,19 @@ def hour_scores(session: Session, workspace_id: str, aud: AudienceRows) -> np.nd
             ).all()
             for cid, blob in rows:
                 i = pos[int(cid)]
-                out[i] = decode_scores(blob)
+                out[i] = decode_week(blob)
                 have[i] = True
     if have.all():
         return out
     model = latest_model(session, workspace_id)
     if model is None:
-        out[~have] = np.asarray(default_curve(), dtype=np.float32)
+        out[~have] = np.tile(np.asarray(default_curve(), dtype=np.float32), 2)
         return out
     cache: dict[int | None, np.ndarray] = {}
     for i in (int(x) for x in np.flatnonzero(~have)):
         seg = segment_index(model.params, aud.attributes[i].get("segment"))
         if seg not in cache:
-            cache[seg] = np.asarray(cold_start_scores(model.params, seg)[0], dtype=np.float32)
+            cache[seg] = np.asarray(cold_start_week(model.params, seg), dtype=np.float32).reshape(-1)
         out[i] = cache[seg]
     return out
 
@@ -165,9 +177,9 @@ def _fetch_profiles_pg(session: Session, ids: np.ndarray, out: np.ndarray, have:
             continue
         idx = positions(ids, [r[0] for r in rows])
         blobs = [bytes(r[1]) for r in rows]
-        if all(len(b) == 96 for b in blobs):  # float32[24] each: decode every row at once
-            out[idx] = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, 24)
+        if all(len(b) == 4 * WEEK_SCORES for b in blobs):  # float32[48] each: decode every row at once
+            out[idx] = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, WEEK_SCORES)
         else:
             for i, blob in zip(idx, blobs, strict=True):
-                out[i] = decode_scores(blob)
+                out[i] = decode_week(blob)
         have[idx] = True

@@ -62,6 +62,8 @@ class CustomerBatchOut(BaseModel):
 class SendTimePublic(BaseModel):
     best_hour_local: int
     hourly_scores: list[float]
+    best_weekend_hour_local: int | None = None
+    weekend_hourly_scores: list[float] | None = None
     confidence: float
     source: Literal["personal", "segment", "global", "default"]
     explanation: str

@@ -5,8 +5,9 @@ Pure: numpy, pandas, lifelines and scikit-learn only. See model.fit for the entr
 
 from app.sendtime.data import CustomerData, SendData
 from app.sendtime.explain import checked_explanation, explain, explain_row
-from app.sendtime.model import FitResult, cold_start_scores, default_params, fit
+from app.sendtime.model import FitResult, cold_start_scores, cold_start_week, default_params, fit
 from app.sendtime.profiles import OFFSET_SOURCE_NAMES, SOURCE_NAMES, Profiles
 
 __all__ = ["OFFSET_SOURCE_NAMES", "SOURCE_NAMES", "CustomerData", "FitResult", "Profiles", "SendData",
-           "cold_start_scores", "default_params", "checked_explanation", "explain", "explain_row", "fit"]
+           "checked_explanation", "cold_start_scores", "cold_start_week", "default_params", "explain",
+           "explain_row", "fit"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -10,6 +10,7 @@ from app.sendtime.data import DAY_S, HOURS
 from app.sendtime.hedge import hedged_scores
 from app.sendtime.state import FitState
 from app.sendtime.survival import CoxScorer
+from app.sendtime.weekend import weekend_scores
 
 SOURCE_NAMES = ("default", "global", "segment", "personal")
 SOURCE_DEFAULT, SOURCE_GLOBAL, SOURCE_SEGMENT, SOURCE_PERSONAL = range(4)
@@ -27,7 +28,7 @@ EVIDENCE_HALF = 5.0  # personal signals at which confidence in the customer's ow
 class Profiles:
     """Per-customer results; every array has length n (hourly_scores is (n, 24))."""
 
-    hourly_scores: np.ndarray  # float32: P(human open within 24 h | sent at local hour h)
+    hourly_scores: np.ndarray  # float32: P(human open within 24 h | sent at local hour h of a weekday)
     best_hour: np.ndarray  # int8 local hour
     confidence: np.ndarray  # float32 0..1
     source: np.ndarray  # int8 index into SOURCE_NAMES
@@ -37,6 +38,18 @@ class Profiles:
     human_opens: np.ndarray  # int32 human signals (opens or clicks) in the last 90 days
     peak_start: np.ndarray  # int8 local hour where the modelled reading rhythm peaks, -1 if none
     peak_end: np.ndarray  # int8 hour after the peak's last hour, -1 if none
+    weekend_scores: np.ndarray  # (n, 24) float32: the same for sends made on Saturday or Sunday
+    weekend_info: dict = field(default_factory=dict)  # the workspace's weekend shift, for the fit metrics
+
+    def week_scores(self) -> np.ndarray:
+        """(n, 2, 24): weekday and weekend scores."""
+        return np.stack([self.hourly_scores, self.weekend_scores], axis=1)
+
+    def set_week_scores(self, week: np.ndarray) -> None:
+        """Replace both score tables (and the weekday best hour) from an (n, 2, 24) array."""
+        self.hourly_scores = np.ascontiguousarray(week[:, 0], np.float32)
+        self.weekend_scores = np.ascontiguousarray(week[:, 1], np.float32)
+        self.best_hour = self.hourly_scores.argmax(axis=1).astype(np.int8)
 
 
 def peak_window(rhythm: np.ndarray, signals: np.ndarray, best_hour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +88,8 @@ def build_profiles(state: FitState, cox: CoxScorer, segment: np.ndarray, n_segme
         h = state.hedge
         scores[h.customers] = hedged_scores(h, state.offset[h.customers], segment[h.customers], state.hazard,
                                             state.clusters, state.prop, state.rhythm_shape, state.noise, cox)
+    hedged = state.hedge.customers if state.hedge is not None else None
+    weekend, weekend_info = weekend_scores(state, cox, scores, segment, hedged)
     s = state.sends
     recent = state.event & (s.sent_at >= state.as_of - RECENT_DAYS * DAY_S)
     signals = np.bincount(s.customer[state.event], minlength=n)
@@ -97,4 +112,5 @@ def build_profiles(state: FitState, cox: CoxScorer, segment: np.ndarray, n_segme
         source=source.astype(np.int8), offset_h=state.offset.astype(np.float32),
         offset_source=state.offset_source.astype(np.int8), offset_confidence=state.offset_confidence,
         human_opens=counts.sum(axis=1).astype(np.int32), peak_start=peak_start, peak_end=peak_end,
+        weekend_scores=weekend, weekend_info=weekend_info,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from app.sendtime.data import DAY_S, HOUR_S, HOURS, CustomerData, SendData
+from app.sendtime.data import DAY_S, HOUR_S, HOURS, CustomerData, SendData, local_weekday
 
 # (name, offset, share): zones without daylight saving, so a name maps to one offset.
 TIMEZONES = [("America/Phoenix", -7.0, 0.12), ("America/Regina", -6.0, 0.08), ("America/Bogota", -5.0, 0.20),
@@ -38,6 +38,10 @@ DECAY_TAU_H = 8.0
 # active then are much more likely to open it. This is why a list blasted at 15:00 opens at 15:00.
 ARRIVAL_BOOST = 3.0
 FOLLOW_H = 72  # opens later than this are not simulated
+WEEK_H = 7 * HOURS
+WEEKEND_DAYS = (5, 6)  # Saturday and Sunday (Monday = 0)
+WEEKEND_LATER_H = 3.0  # at full strength, weekend reading starts this much later ...
+WEEKEND_FLATTEN = 0.5  # ... and its peaks are flattened by this power (rhythm ** (1 - 0.5))
 FIRST_NAMES = ["Ada", "Bo", "Chen", "Dina", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jade", "Kofi", "Lena"]
 
 
@@ -59,7 +63,15 @@ class World:
     is_scanner: np.ndarray
     is_new: np.ndarray
     tz_known: np.ndarray
-    truth_24h: np.ndarray  # (n, 24) P(human open within 24 h | sent at local hour h)
+    truth_24h: np.ndarray  # (n, 24) P(human open within 24 h | sent at local hour h) on a weekday
+    truth_week: np.ndarray  # (n, 168) the same by local hour of the week (Monday 00:00 = 0)
+    is_cold: np.ndarray  # customers with 0-3 sends (the `frac_cold` dial); new customers have none
+
+    def p_open_at(self, utc_s: np.ndarray) -> np.ndarray:
+        """True P(human open within 24 h) of each customer's email sent at the UTC instant utc_s[i]."""
+        how = local_weekday(utc_s, self.true_offset_h) * HOURS + np.floor(
+            np.mod(utc_s / HOUR_S + self.true_offset_h, HOURS)).astype(np.int64)
+        return self.truth_week[np.arange(self.true_offset_h.shape[0]), how]
 
     def p_open_24h(self, customer_idx: np.ndarray | int, local_send_hour: np.ndarray | float) -> np.ndarray:
         """True P(human open within 24 h) of an email sent at a local hour (floored)."""
@@ -85,22 +97,47 @@ def _rhythms(rng: np.random.Generator, cluster: np.ndarray, shapes: str) -> np.n
     return out / out.mean(axis=1, keepdims=True)
 
 
-def _hazard_steps(rhythm: np.ndarray, start_hour: np.ndarray, steps: int) -> np.ndarray:
-    """Hazard of each of `steps` hours after sends starting at local hour start_hour."""
+def _hazard_steps(rhythm: np.ndarray, start_hour: np.ndarray, steps: int, tau_h: float = DECAY_TAU_H) -> np.ndarray:
+    """Hazard of each of `steps` hours after sends starting at local hour start_hour.
+
+    `rhythm` is by local hour of the day (n, 24) or of the week (n, 168, start_hour then counts
+    from Monday 00:00); `tau_h` is how fast newer mail buries the email (freshness).
+    """
     k = np.arange(steps)[None, :]
-    decay = np.exp(-k / DECAY_TAU_H) * np.where(k == 0, ARRIVAL_BOOST, 1.0)
-    return HAZARD_SCALE * rhythm[np.arange(rhythm.shape[0])[:, None], (start_hour[:, None] + k) % HOURS] * decay
+    decay = np.exp(-k / tau_h) * np.where(k == 0, ARRIVAL_BOOST, 1.0)
+    period = rhythm.shape[1]
+    return HAZARD_SCALE * rhythm[np.arange(rhythm.shape[0])[:, None], (start_hour[:, None] + k) % period] * decay
+
+
+def _weekend_rhythm(rng: np.random.Generator, rhythm: np.ndarray, strength: float) -> np.ndarray:
+    """Weekend reading: later (by about WEEKEND_LATER_H * strength hours, varying by person) and flatter."""
+    n = rhythm.shape[0]
+    later = np.round(WEEKEND_LATER_H * strength + rng.normal(0.0, strength, n)).astype(np.int64)
+    cols = (np.arange(HOURS)[None, :] - later[:, None]) % HOURS
+    shifted = np.take_along_axis(rhythm, cols, axis=1) ** (1.0 - WEEKEND_FLATTEN * strength)
+    return shifted / shifted.mean(axis=1, keepdims=True)
+
+
+def _week(rhythm: np.ndarray, weekend: np.ndarray | None) -> np.ndarray:
+    """(n, 168) rhythm by local hour of the week: `weekend` on Saturday and Sunday if given."""
+    days = [weekend if weekend is not None and d in WEEKEND_DAYS else rhythm for d in range(7)]
+    return np.concatenate(days, axis=1)
 
 
 def _schedule(rng: np.random.Generator, n: int, days: int, per: tuple[int, int], is_new: np.ndarray,
-              start: float) -> tuple[np.ndarray, np.ndarray]:
-    """Campaign sends: most at a few fixed UTC hours (list blasts), some at other hours."""
+              start: float, cold: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Campaign sends: most at a few fixed UTC hours (list blasts), some at other hours.
+
+    `cold` customers (if given) get 0-3 sends instead of `per`.
+    """
     n_campaigns = int(per[1] * 1.5)
     day = np.sort(rng.uniform(0, days - 1, n_campaigns).astype(np.int64))
     blast = rng.random(n_campaigns) < 0.75
     hour = np.where(blast, rng.choice(BLAST_HOURS_UTC, n_campaigns), rng.integers(0, HOURS, n_campaigns))
     at = start + day * DAY_S + hour * HOUR_S
     count = np.where(is_new, 0, rng.integers(per[0], per[1] + 1, n))
+    if cold is not None:  # drawn only here, so worlds without the dial keep their random streams
+        count = np.where(cold & ~is_new, rng.integers(0, 4, n), count)
     rank = rng.random((n, n_campaigns)).argsort(axis=1).argsort(axis=1)
     cust, camp = np.nonzero(rank < count[:, None])
     return cust.astype(np.int64), at[camp] + rng.uniform(0, 600, cust.size)  # batches take minutes
@@ -109,11 +146,17 @@ def _schedule(rng: np.random.Generator, n: int, days: int, per: tuple[int, int],
 def make_world(seed: int, n_customers: int, days: int = 90, sends_per_customer: tuple[int, int] = (20, 40),
                human_open_rate: float = 0.25, frac_unknown_tz: float = 0.3, frac_mpp: float = 0.3,
                frac_scanner: float = 0.1, frac_new: float = 0.05, rhythm_shapes: str = "default",
-               habit_change: float = 0.0, change_days_before_now: float = 30.0) -> World:
+               habit_change: float = 0.0, change_days_before_now: float = 30.0, weekend: float = 0.0,
+               freshness_h: float = DECAY_TAU_H, frac_cold: float = 0.0, mpp_unflagged: float = 0.0) -> World:
     """Simulate a workspace; `rhythm_shapes` is "sharp", "default" or "broad".
 
     `habit_change`: the share of customers who took up another rhythm cluster (a new job, a move, a
     baby) `change_days_before_now` days before the history ends; the truth is their new rhythm.
+    Dials for what real lists have (each off by default, so older worlds stay byte-identical):
+    `weekend` (0-1) makes Saturday and Sunday reading later and flatter; `freshness_h` is the decay
+    (hours) of an email's chance to be opened as newer mail buries it; `frac_cold` customers have
+    0-3 sends; `mpp_unflagged` is the share of Apple-MPP machine opens the export does not flag
+    (they look like human opens minutes after sending).
     """
     rng = np.random.default_rng(seed)
     n, names = n_customers, list(CLUSTERS)
@@ -128,7 +171,8 @@ def make_world(seed: int, n_customers: int, days: int = 90, sends_per_customer: 
     is_mpp, is_scanner = rng.random(n) < frac_mpp, rng.random(n) < frac_scanner
     is_new = rng.random(n) < frac_new
     rhythm = _rhythms(rng, cluster, rhythm_shapes)
-    cust, sent = _schedule(rng, n, days, sends_per_customer, is_new, start)
+    is_cold = (rng.random(n) < frac_cold) & ~is_new if frac_cold > 0 else np.zeros(n, bool)
+    cust, sent = _schedule(rng, n, days, sends_per_customer, is_new, start, is_cold if frac_cold > 0 else None)
     cust_rhythm = cust  # the rhythm row each send's opens follow
     if habit_change > 0:  # drawn only here, so worlds without change keep their random streams
         if not 0 <= change_days_before_now < days:
@@ -138,13 +182,15 @@ def make_world(seed: int, n_customers: int, days: int = 90, sends_per_customer: 
         rhythm = np.concatenate([rhythm, old_rhythm])  # row n + i: customer i's rhythm before the change
         before = changed[cust] & (sent < now - change_days_before_now * DAY_S)
         cust_rhythm = np.where(before, n + cust, cust)
+    week = _week(rhythm, _weekend_rhythm(rng, rhythm, weekend) if weekend > 0 else None)
     # Open times: piecewise-constant hazard over FOLLOW_H hours, drawn by inverting the cumulative.
     start_hour = np.floor(np.mod(sent / HOUR_S + offset[cust], HOURS)).astype(np.int64)
+    start_hour = start_hour + HOURS * local_weekday(sent, offset[cust])
     delay = np.full(cust.size, np.nan)
     reach = np.empty(cust.size)
     for lo in range(0, cust.size, 100_000):
         sl = slice(lo, lo + 100_000)
-        haz = _hazard_steps(rhythm[cust_rhythm[sl]], start_hour[sl], FOLLOW_H)
+        haz = _hazard_steps(week[cust_rhythm[sl]], start_hour[sl], FOLLOW_H, freshness_h)
         cum = np.cumsum(haz, axis=1)
         reach[sl] = -np.expm1(-cum[:, -1])
         e = rng.exponential(1.0, (cum.shape[0], 1))
@@ -165,12 +211,17 @@ def make_world(seed: int, n_customers: int, days: int = 90, sends_per_customer: 
     scanner_open = np.where(scan & (rng.random(cust.size) < 0.5), rng.uniform(1, 8, cust.size) / HOUR_S, np.nan)
     bot_click = np.where(scan, rng.uniform(1, 8, cust.size) / HOUR_S, np.nan)
     seen_human_open = np.where(mpp, np.nan, human_open)  # MPP hides the human open behind the proxy
+    if mpp_unflagged > 0:  # the export flags only some machine opens: the rest pass for human ones
+        unflagged = mpp & (rng.random(cust.size) < mpp_unflagged)
+        seen_human_open = np.where(unflagged, machine_open, seen_human_open)
+        machine_open = np.where(unflagged, np.nan, machine_open)
     recorded_open = np.fmin(np.fmin(machine_open, scanner_open), seen_human_open)
     recorded_click = np.fmin(bot_click, human_click)
-    rhythm = rhythm[:n]  # the truth: everybody's current rhythm
-    k = np.arange(HOURS)
-    truth = np.stack([-np.expm1(-_hazard_steps(rhythm, np.full(n, h), HOURS).sum(axis=1)) for h in k], axis=1)
-    truth *= intent[:, None]
+    rhythm, week = rhythm[:n], week[:n]  # the truth: everybody's current rhythm
+    truth_week = np.stack([-np.expm1(-_hazard_steps(week, np.full(n, h), HOURS, freshness_h).sum(axis=1))
+                           for h in range(WEEK_H)], axis=1)
+    truth_week *= intent[:, None]
+    truth = truth_week[:, 2 * HOURS:3 * HOURS].copy()  # a Wednesday
     past = (sent + np.nan_to_num(recorded_open, nan=0) * HOUR_S) < now
     keep = sent < now
     sends = SendData(cust[keep], sent[keep], np.where(past, seen_human_open, np.nan)[keep],
@@ -200,4 +251,4 @@ def make_world(seed: int, n_customers: int, days: int = 90, sends_per_customer: 
         "human_opened_at": at(human_open), "human_clicked_at": at(human_click),
     })
     return World(sends, customers, now, customer_rows, history, names, offset, rhythm, intent, cluster,
-                 is_mpp, is_scanner, is_new, tz_known, truth)
+                 is_mpp, is_scanner, is_new, tz_known, truth, truth_week, is_cold)

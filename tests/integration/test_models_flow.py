@@ -31,12 +31,18 @@ def test_fit_job_models_and_send_times(client, auth, workspace):
     assert "calibration" in st["metrics"]
     recency = st["metrics"]["recency"]  # the half-life the fit chose, and why
     assert recency["half_life_days"] in (30.0, 45.0, 60.0, 120.0, 365.0) and "test_signals" in recency
+    # Self-validation: the personalized hour against simple rules on held-out history, in plain words.
+    check = st["self_validation"]
+    assert set(check["served"]) == {"cold", "unknown_tz", "mpp", "data_rich"}
+    assert check["summary"] and all("Serving" in line for line in check["summary"])
+    assert "% " in check["summary"][0] or "%" in check["summary"][0]
     for kind in ("subject", "category"):
         m = models[kind]["metrics"]
         assert 0 <= m["auc"] <= 1 and m["baseline_log_loss"] > 0
     # A customer with history gets a personal (or pooled) answer with a marketer's explanation.
     c = client.get("/v1/customers/cust-3-0000001", headers=auth).json()["send_time"]
     assert len(c["hourly_scores"]) == 24 and c["explanation"] and c["source"] in ("personal", "segment", "global")
+    assert len(c["weekend_hourly_scores"]) == 24 and 0 <= c["best_weekend_hour_local"] < 24
     # A brand-new customer borrows from the workspace or their segment.
     client.post("/v1/customers/batch", headers=auth, json={"customers": [
         {"external_id": "newbie", "email": "newbie@example.com", "timezone": "Europe/Paris"}]})

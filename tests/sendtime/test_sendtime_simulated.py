@@ -88,11 +88,14 @@ def test_mode_rule_tie_breaks_differ_only_where_modes_tie(world, result):
     assert (rates["most_frequent_open_hour"][tied] != rates["mode_rule_random_ties"][tied]).mean() > 0.3
 
 
-def test_summary_counts_runs_that_meet_the_targets():
-    text = run_simulation((2,), 3000, scenarios={"default": {}, "sparse": {"sends_per_customer": (5, 12)}})
+def test_summary_counts_group_windows_that_meet_the_targets():
+    text = run_simulation((2,), 3000, scenarios={"default": {}, "weekend": {"weekend": 0.8, "frac_cold": 0.2}})
     line = next(x for x in text.splitlines() if x.startswith("targets"))
-    assert "of 1 runs" in line  # only the 20-40-send world counts toward the targets
-    assert "breaks ties at random" in text and " hl" in text
+    # 4 groups (all, cold, unknown tz, MPP) x 2 windows (Tuesday, Saturday)
+    assert "of 8 group-windows" in line
+    assert " Tue " in text and " Sat " in text and " hl" in text
+    for rule in ("sendwise", "shrunk rates", "mode rule", "workspace hour"):
+        assert rule in text
 
 
 def test_empty_sends_on_world_customers(world):
