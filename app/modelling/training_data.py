@@ -56,11 +56,13 @@ def load(session: Session, workspace_id: str, default_tz: str, now: dt.datetime)
                              default_offset_h=_offset_hours(default_tz, now), n_segments=len(segment_names))
     pos = pd.Series(np.arange(len(ids)), index=ids)
     parts: list[pd.DataFrame] = []
-    result = session.connection().execution_options(stream_results=True, yield_per=FETCH).execute(
+    # Streamed with options on this statement alone: set on the connection they would outlive the load and
+    # send the session's later writes through a server-side cursor (which PostgreSQL refuses for UPDATE).
+    result = session.connection().execute(
         text("SELECT s.customer_id, s.sent_at, s.opened_at, s.clicked_at, s.machine_open, s.subject, s.category, "
              "s.delivered_at, s.first_open_at, m.campaign_id, m.subject_propensity, m.category_propensity "
              "FROM send s LEFT JOIN message m ON m.id = s.message_id WHERE s.workspace_id = :ws"),
-        {"ws": workspace_id})
+        {"ws": workspace_id}, execution_options={"stream_results": True, "yield_per": FETCH})
     cols = ["customer_id", "sent_at", "opened_at", "clicked_at", "machine_open", "subject", "category",
             "delivered_at", "first_open_at", "campaign", "subject_propensity", "category_propensity"]
     for chunk in result.partitions(FETCH):
