@@ -100,10 +100,15 @@ class JobStarted(BaseModel):
 
 
 class ModelSummary(BaseModel):
+    """One model's latest version; `self_validation` (send time) says, in plain words, which policy each
+    group of customers is served and how it compared with simple rules on the workspace's own history."""
+
+    model_config = ConfigDict(extra="allow")
     version: int
     fitted_at: dt.datetime | None
     rows_used: int
     metrics: dict[str, Any]
+    self_validation: dict[str, Any] | None = None
 
 
 class ModelHistoryRow(BaseModel):
