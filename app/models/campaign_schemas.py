@@ -199,6 +199,7 @@ class CampaignCounts(BaseModel):
 class ArmStats(BaseModel):
     """One arm's human engagement; an arm with no messages shows only the first group of fields."""
 
+    model_config = ConfigDict(extra="allow")
     sent: int
     opened: int
     clicked: int
@@ -213,13 +214,16 @@ class ArmStats(BaseModel):
 
 
 class DiffCI(BaseModel):
-    """Treatment minus holdout, with a 95% interval; both null without messages in either group."""
+    """Treatment minus holdout, with a 95% interval; the interval null (with `note`) below the minimum sample."""
 
+    model_config = ConfigDict(extra="allow")
     diff: float | None
     ci95: list[float] | None
+    note: str | None = None
 
 
 class Uplift(BaseModel):
+    model_config = ConfigDict(extra="allow")
     open_rate: DiffCI
     click_rate: DiffCI
 
