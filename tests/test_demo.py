@@ -59,7 +59,7 @@ def test_history_is_shifted_by_whole_days_into_the_past():
 def test_demo_history_matches_its_labels_and_explanations_name_hours_with_opens(workspace):
     import re
 
-    from app.modelling.sendtime_view import local_open_hours, send_time_for
+    from app.modelling.sendtime_profiles import local_open_hours, send_time_for
 
     from app.models import Customer
     from app.sendtime.explain import opens_in

@@ -91,8 +91,8 @@ def test_mode_rule_tie_breaks_differ_only_where_modes_tie(world, result):
 def test_summary_counts_group_windows_that_meet_the_targets():
     text = run_simulation((2,), 3000, scenarios={"default": {}, "weekend": {"weekend": 0.8, "frac_cold": 0.2}})
     line = next(x for x in text.splitlines() if x.startswith("targets"))
-    # 4 groups (all, cold, unknown tz, MPP) x 2 windows (Tuesday, Saturday)
-    assert "of 8 group-windows" in line
+    # 2 worlds x 4 groups (all, cold, unknown tz, MPP) x 2 windows (Tuesday, Saturday): one count per run
+    assert "of 16 group-windows" in line
     assert " Tue " in text and " Sat " in text and " hl" in text
     for rule in ("sendwise", "shrunk rates", "mode rule", "workspace hour"):
         assert rule in text
