@@ -60,7 +60,6 @@ def test_demo_history_matches_its_labels_and_explanations_name_hours_with_opens(
     import re
 
     from app.modelling.sendtime_profiles import local_open_hours, send_time_for
-
     from app.models import Customer
     from app.sendtime.explain import opens_in
 
